@@ -1,0 +1,1 @@
+"""Benchmarks of sklearn-gi estimators against standard regressors (``python -m benchmarks``)."""

@@ -1,0 +1,35 @@
+"""Run the benchmark suite: ``python -m benchmarks [--full]``.
+
+The default is a quick run (about a minute on 2 CPU cores) that prints every
+table and writes them to ``benchmarks/results/quick/``; ``--full`` runs the
+sizes of the committed tables in ``benchmarks/results/``.
+"""
+
+import argparse
+import time
+
+from . import linear_sample_efficiency, linear_speed, ridge_gradient_sin
+from ._report import QUICK_RESULTS, RESULTS, machine, set_results_dir
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--full", action="store_true", help="full sizes (minutes)")
+    args = parser.parse_args(argv)
+    print(f"sklearn-gi benchmarks ({'full' if args.full else 'quick'}) on {machine()}")
+    start = time.perf_counter()
+    if args.full:
+        set_results_dir(RESULTS)
+        linear_sample_efficiency.main(["--seeds", "5"])
+        linear_speed.main(["--n-train", "1000", "10000", "100000", "200000", "1000000"])
+        ridge_gradient_sin.main([])
+    else:
+        set_results_dir(QUICK_RESULTS)
+        linear_sample_efficiency.main(["--seeds", "3", "--n-train", "5", "10", "20"])
+        linear_speed.main(["--n-train", "1000", "10000", "100000"])
+        ridge_gradient_sin.main(["--n-train", "10", "14", "20", "--draws", "20"])
+    print(f"\nDone in {time.perf_counter() - start:.0f} s.")
+
+
+if __name__ == "__main__":
+    main()

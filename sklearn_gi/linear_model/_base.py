@@ -1,0 +1,160 @@
+"""Shared machinery of the closed-form GI linear models."""
+
+from numbers import Real
+
+import numpy as np
+from sklearn.base import BaseEstimator, MultiOutputMixin, RegressorMixin
+from sklearn.utils._param_validation import Interval
+from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
+
+from ..utils._validation import check_feature_jacobian, check_gradient_targets
+from ._normal_equations import (
+    centered_gram_and_cross,
+    gradient_terms,
+    weighted_offsets,
+)
+
+
+class _GILinearProblem:
+    """Validated inputs of a fit, reduced to the terms of the normal equations."""
+
+    def __init__(self, gram, cross, X_offset, y_offset, H, r, y_ndim, dtype):
+        self.gram = gram  # (p, p)
+        self.cross = cross  # (p, k)
+        self.X_offset = X_offset
+        self.y_offset = y_offset
+        self.H = H  # None without gradients, else (1 or k, p, p)
+        self.r = r  # None without gradients, else (k, p)
+        self.y_ndim = y_ndim
+        self.dtype = dtype
+
+
+class _BaseGILinear(MultiOutputMixin, RegressorMixin, BaseEstimator):
+    """Base class: validation, prediction and gradient prediction of ``z @ coef + b``."""
+
+    # GI estimators without their gradients are almost always a mistake, so
+    # the gradients are routed by default (no set_fit_request boilerplate).
+    __metadata_request__fit = {"dYdX": True, "dZdX": True}
+
+    _parameter_constraints: dict = {
+        "fit_intercept": ["boolean"],
+    }
+
+    def _prepare(self, X, y, dYdX, dZdX, sample_weight):
+        """Validate every fit input, then accumulate the normal-equation terms."""
+        X, y = validate_data(
+            self,
+            X,
+            y,
+            dtype=[np.float64, np.float32],
+            y_numeric=True,
+            multi_output=True,
+        )
+        n, p = X.shape
+        y_ndim = y.ndim
+        Y = y.reshape(n, -1).astype(X.dtype, copy=False)
+        k = Y.shape[1]
+        sample_weight = _check_sample_weight(sample_weight, X, dtype=np.float64)
+        if np.any(sample_weight < 0):
+            raise ValueError("sample_weight must be non-negative.")
+        if sample_weight.sum() <= 0:
+            raise ValueError("sample_weight must have a positive sum.")
+
+        J = None
+        if dZdX is not None:
+            if dYdX is None:
+                raise ValueError(
+                    "dZdX was given without dYdX: the feature Jacobian is only used "
+                    "to match gradient targets, pass dYdX as well."
+                )
+            J, n_inputs = check_feature_jacobian(dZdX, n_samples=n, n_model_features=p)
+        else:
+            n_inputs = p
+        G = None
+        if dYdX is not None:
+            G = check_gradient_targets(
+                dYdX, n_samples=n, n_outputs=k, n_features=n_inputs, y_ndim=y_ndim
+            )
+
+        if self.fit_intercept:
+            X_offset, y_offset = weighted_offsets(X, Y, sample_weight)
+        else:
+            X_offset, y_offset = np.zeros(p), np.zeros(k)
+        gram, cross = centered_gram_and_cross(X, Y, X_offset, y_offset, sample_weight)
+        H = r = None
+        if G is not None:
+            H, r = gradient_terms(G, J, sample_weight)
+        return _GILinearProblem(gram, cross, X_offset, y_offset, H, r, y_ndim, X.dtype)
+
+    def _set_coef(self, coef, problem):
+        """Store ``coef`` (k, p) and the intercept in sklearn's Ridge layout."""
+        coef = np.asarray(coef, dtype=np.float64)
+        self.coef_ = (coef[0] if problem.y_ndim == 1 else coef).astype(problem.dtype)
+        if not self.fit_intercept:
+            self.intercept_ = 0.0  # a scalar for any number of outputs, as in Ridge
+            return
+        intercept = problem.y_offset - coef @ problem.X_offset
+        if problem.y_ndim == 1:
+            self.intercept_ = float(intercept[0])
+        else:
+            self.intercept_ = intercept.astype(problem.dtype)
+
+    def predict(self, X):
+        """Predict values.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        y_pred : ndarray of shape (n_samples,) or (n_samples, n_outputs)
+        """
+        check_is_fitted(self)
+        X = validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
+        return X @ self.coef_.T + self.intercept_
+
+    def predict_gradient(self, X, dZdX=None):
+        """Predict input-gradients ``df/dX``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        dZdX : array-like of shape (n_samples, n_features, n_inputs) or \
+                (n_features, n_inputs), default=None
+            Jacobian of the features ``X`` with respect to raw inputs. When
+            given, the gradient is returned with respect to the raw inputs
+            (chain rule), as it was matched during ``fit``.
+
+        Returns
+        -------
+        gradient : ndarray of shape (n_samples, n_inputs) or \
+                (n_samples, n_outputs, n_inputs)
+            ``n_inputs`` is ``n_features`` when ``dZdX`` is None.
+        """
+        check_is_fitted(self)
+        X = validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
+        n = X.shape[0]
+        coef = np.atleast_2d(self.coef_)  # (k, p)
+        if dZdX is None:
+            grad = np.broadcast_to(coef, (n,) + coef.shape).astype(X.dtype)
+        else:
+            J, _ = check_feature_jacobian(
+                dZdX, n_samples=n, n_model_features=X.shape[1], dtype=X.dtype
+            )
+            if J.ndim == 2:
+                grad = np.broadcast_to(coef @ J, (n, coef.shape[0], J.shape[1]))
+            else:
+                grad = np.einsum("kp,npd->nkd", coef, J)
+            grad = np.array(grad, dtype=X.dtype)
+        if self.coef_.ndim == 1:
+            return np.array(grad[:, 0, :])
+        return np.array(grad)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = False
+        return tags
+
+
+_nonneg = Interval(Real, 0, None, closed="left")

@@ -1,0 +1,9 @@
+"""Utilities shared by sklearn-gi estimators."""
+
+from ._validation import (
+    check_feature_jacobian,
+    check_gradient_targets,
+    expected_gradient_shape,
+)
+
+__all__ = ["check_gradient_targets", "check_feature_jacobian", "expected_gradient_shape"]

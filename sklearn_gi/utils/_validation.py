@@ -1,0 +1,156 @@
+"""Validation of gradient arrays shared by every GI estimator.
+
+scikit-learn slices any fit parameter whose first dimension equals ``n_samples``
+and passes anything else through silently, so the exact shape checks here are the
+only line of defence against, e.g., a transposed ``dYdX``.
+"""
+
+import numbers
+
+import numpy as np
+from sklearn.utils.validation import check_array
+
+__all__ = ["check_gradient_targets", "check_feature_jacobian", "expected_gradient_shape"]
+
+
+def expected_gradient_shape(n_samples, n_outputs, n_features, y_ndim):
+    """Return the shape ``dYdX`` must have for a target of ``y_ndim`` dimensions."""
+    if y_ndim == 1:
+        return (n_samples, n_features)
+    return (n_samples, n_outputs, n_features)
+
+
+def _as_float_array(array, *, input_name, dtype, allow_nan):
+    """Convert to a float ndarray, naming ``input_name`` in every error."""
+    try:
+        raw = np.asarray(array)
+    except Exception as exc:  # ragged nested lists, etc.
+        raise ValueError(f"{input_name} could not be converted to an array: {exc}") from exc
+    if isinstance(array, numbers.Number) or raw.ndim == 0:
+        raise ValueError(f"{input_name} must be an array, got the scalar {array!r}.")
+    if raw.dtype.kind not in "biuf" and raw.dtype != object:
+        raise ValueError(
+            f"{input_name} must be numeric, got an array of dtype {raw.dtype}."
+        )
+    try:
+        return check_array(
+            raw,
+            dtype=dtype,
+            allow_nd=True,
+            ensure_2d=False,
+            ensure_all_finite="allow-nan" if allow_nan else True,
+            ensure_min_samples=0,
+            input_name=input_name,
+        )
+    except (TypeError, ValueError) as exc:
+        if "infinity" in str(exc) or "NaN" in str(exc):
+            raise ValueError(str(exc)) from exc
+        raise ValueError(
+            f"{input_name} must be numeric (got {raw.dtype}): {exc}"
+        ) from exc
+
+
+def check_gradient_targets(dYdX, *, n_samples, n_outputs, n_features, y_ndim, dtype=np.float64):
+    """Validate ``dYdX`` and return it as a ``(n_samples, n_outputs, n_features)`` array.
+
+    NaN entries are kept: they mark unknown partial derivatives. Infinite
+    entries, non-numeric data and any shape other than the expected one raise
+    a ``ValueError`` that states the expected shape.
+
+    Parameters
+    ----------
+    dYdX : array-like
+        Gradient targets, ``(n_samples, n_features)`` for a 1-D ``y`` and
+        ``(n_samples, n_outputs, n_features)`` for a 2-D ``y``.
+    n_samples, n_outputs, n_features : int
+        Expected sizes. ``n_features`` is the number of inputs the gradient is
+        taken with respect to.
+    y_ndim : {1, 2}
+        Number of dimensions of the target ``y``.
+    dtype : numpy dtype, default=np.float64
+        Floating dtype of the returned array.
+
+    Returns
+    -------
+    dYdX : ndarray of shape (n_samples, n_outputs, n_features)
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_gi.utils import check_gradient_targets
+    >>> G = check_gradient_targets(np.ones((4, 2)), n_samples=4, n_outputs=1,
+    ...                            n_features=2, y_ndim=1)
+    >>> G.shape
+    (4, 1, 2)
+    >>> check_gradient_targets(np.ones((2, 4)), n_samples=4, n_outputs=1,
+    ...                        n_features=2, y_ndim=1)
+    Traceback (most recent call last):
+        ...
+    ValueError: dYdX has shape (2, 4), expected (n_samples, n_features) = (4, 2) ...
+    """
+    expected = expected_gradient_shape(n_samples, n_outputs, n_features, y_ndim)
+    if y_ndim == 1:
+        names = "(n_samples, n_features)"
+        context = "for a 1-D y"
+    else:
+        names = "(n_samples, n_outputs, n_features)"
+        context = f"for y of shape ({n_samples}, {n_outputs})"
+    shape = tuple(np.shape(dYdX)) if hasattr(dYdX, "shape") else None
+    G = _as_float_array(dYdX, input_name="dYdX", dtype=dtype, allow_nan=True)
+    shape = G.shape if shape is None else shape
+    if G.shape != expected:
+        hint = ""
+        if G.ndim == len(expected) and G.shape == tuple(reversed(expected)):
+            hint = " It looks transposed."
+        elif G.ndim != len(expected):
+            hint = f" Got {G.ndim} dimensions, expected {len(expected)} {context}."
+        raise ValueError(
+            f"dYdX has shape {shape}, expected {names} = {expected} {context} "
+            f"(one gradient row per sample of X).{hint}"
+        )
+    return G.reshape(n_samples, n_outputs, n_features)
+
+
+def check_feature_jacobian(dZdX, *, n_samples, n_model_features, dtype=np.float64):
+    """Validate the Jacobian ``dZdX`` of model features with respect to raw inputs.
+
+    Parameters
+    ----------
+    dZdX : array-like of shape (n_samples, n_model_features, n_inputs) or \
+            (n_model_features, n_inputs)
+        The 2-D form is a Jacobian shared by every sample (a linear feature map).
+    n_samples : int
+        Number of samples of ``X``.
+    n_model_features : int
+        Number of columns of ``X`` (the model's features ``Z``).
+    dtype : numpy dtype, default=np.float64
+
+    Returns
+    -------
+    dZdX : ndarray
+        Validated array, 2-D or 3-D as given.
+    n_inputs : int
+        Number of raw inputs, the size of the last axis.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_gi.utils import check_feature_jacobian
+    >>> J, d = check_feature_jacobian(np.ones((5, 3, 2)), n_samples=5, n_model_features=3)
+    >>> J.shape, d
+    ((5, 3, 2), 2)
+    """
+    J = _as_float_array(dZdX, input_name="dZdX", dtype=dtype, allow_nan=False)
+    names = (
+        f"(n_samples, n_features, n_inputs) = ({n_samples}, {n_model_features}, n_inputs)"
+        f" or (n_features, n_inputs) = ({n_model_features}, n_inputs)"
+    )
+    if J.ndim == 3:
+        ok = J.shape[0] == n_samples and J.shape[1] == n_model_features
+    elif J.ndim == 2:
+        ok = J.shape[0] == n_model_features
+    else:
+        ok = False
+    if not ok or J.shape[-1] == 0:
+        raise ValueError(f"dZdX has shape {J.shape}, expected {names}.")
+    return J, J.shape[-1]

@@ -1,0 +1,121 @@
+import numpy as np
+import pandas as pd
+import pytest
+
+from sklearn_gi.datasets import SOBOLEV_FUNCTIONS, get_problem, list_problems, make_problem
+
+ALL = list_problems()
+
+
+def _central_differences(problem, X, eps):
+    cols = []
+    for m in range(X.shape[1]):
+        step = np.zeros(X.shape[1])
+        step[m] = eps
+        cols.append((problem.value(X + step) - problem.value(X - step)) / (2 * eps))
+    return np.stack(cols, axis=-1)
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_analytic_gradients_match_finite_differences(name):
+    problem = get_problem(name)
+    X = problem.sample(200, random_state=1)
+    G = problem.gradient(X)
+    fd = _central_differences(problem, X, 1e-6)
+    if name == "bukin_n6":
+        # sqrt|u| has a kink on u = 0: keep points whose FD stencil does not straddle it
+        u = X[:, 1] - 0.01 * X[:, 0] ** 2
+        keep = np.abs(u) > 1e-3
+        G, fd = G[keep], fd[keep]
+        assert keep.sum() > 150
+    scale = np.maximum(1.0, np.abs(G))
+    np.testing.assert_allclose(G / scale, fd / scale, atol=1e-5)
+
+
+def test_the_seven_sobolev_functions_and_their_domains():
+    assert len(SOBOLEV_FUNCTIONS) == 7
+    domains = {
+        "ackley": [[-5, 5], [-5, 5]],
+        "beale": [[-4.5, 4.5], [-4.5, 4.5]],
+        "booth": [[-10, 10], [-10, 10]],
+        "bukin_n6": [[-15, -5], [-3, 3]],
+        "mccormick": [[-1.5, 4], [-3, 4]],
+        "rosenbrock": [[-2, 2], [-2, 2]],
+        "styblinski_tang": [[-5, 5], [-5, 5]],
+    }
+    for name in SOBOLEV_FUNCTIONS:
+        problem = get_problem(name)
+        np.testing.assert_array_equal(problem.bounds, domains[name])
+        X = problem.sample(500, random_state=0)
+        assert np.all(X >= problem.bounds[:, 0]) and np.all(X <= problem.bounds[:, 1])
+
+
+@pytest.mark.parametrize(
+    "name, x, value",
+    [
+        ("ackley", [0.0, 0.0], 0.0),
+        ("beale", [3.0, 0.5], 0.0),
+        ("booth", [1.0, 3.0], 0.0),
+        ("bukin_n6", [-10.0, 1.0], 0.0),
+        ("mccormick", [-0.54719, -1.54719], -1.913222954),
+        ("rosenbrock", [1.0, 1.0], 0.0),
+        ("styblinski_tang", [-2.903534, -2.903534], -78.33233),
+        ("runge", [0.2], 0.5),
+    ],
+)
+def test_known_minima_and_values(name, x, value):
+    assert get_problem(name).value([x])[0] == pytest.approx(value, abs=1e-5)
+
+
+def test_make_problem_is_seeded_and_adds_noise_to_values_only():
+    a = make_problem("beale", 30, random_state=3)
+    b = make_problem("beale", 30, random_state=3)
+    for u, v in zip(a, b):
+        np.testing.assert_array_equal(u, v)
+    X, y, G = make_problem("sin", 2000, noise=0.1, random_state=0)
+    np.testing.assert_allclose(G, np.cos(X))
+    assert np.std(y - np.sin(X[:, 0])) == pytest.approx(0.1, rel=0.1)
+
+
+def test_shapes_of_multi_output_and_partial_gradient_problems():
+    X, Y, G = make_problem("mcdonagh_dynamic_2d", 7, random_state=0)
+    assert X.shape == (7, 2) and Y.shape == (7, 10) and G.shape == (7, 10, 2)
+    X, y, G = make_problem("mcdonagh_regression_8d", 7, random_state=0, gradient_wrt="parameters")
+    assert X.shape == (7, 10) and G.shape == (7, 10)
+    assert np.isnan(G[:, 8:]).all() and np.isfinite(G[:, :8]).all()
+    np.testing.assert_array_equal(G[:, 0], 0.0)  # theta_0 has no effect
+    X, y, G = make_problem("runge", 5, n_features=3, random_state=0)
+    assert X.shape == (5, 3) and G.shape == (5, 3)
+
+
+def test_simulators_reproduce_the_authors_shared_data(mcdonagh_reference):
+    d2 = mcdonagh_reference / "data2d"
+    X = pd.read_csv(d2 / "x_test.csv", index_col=0).to_numpy()
+    Y = pd.read_csv(d2 / "y_test.csv", index_col=0).to_numpy()
+    G = pd.read_csv(d2 / "y_test_grad.csv", header=[0, 1], index_col=0).to_numpy()
+    problem = get_problem("mcdonagh_dynamic_2d")
+    np.testing.assert_allclose(problem.value(X), Y, atol=1e-12)
+    np.testing.assert_allclose(problem.gradient(X).reshape(len(X), -1), G, atol=1e-12)
+
+    d8 = mcdonagh_reference / "data8d"
+    theta = pd.read_csv(d8 / "x_test_latent.csv", index_col=0).to_numpy()
+    covariates = pd.read_csv(d8 / "x_test_X.csv", index_col=0).to_numpy()[:, 1:]
+    X = np.hstack([theta, covariates])
+    y = pd.read_csv(d8 / "y_test.csv", index_col=0).to_numpy()[:, 0]
+    G = pd.read_csv(d8 / "y_test_grad.csv", index_col=0).to_numpy()
+    problem = get_problem("mcdonagh_regression_8d")
+    np.testing.assert_allclose(problem.value(X), y, atol=1e-12)
+    np.testing.assert_allclose(problem.gradient(X)[:, :8], G, atol=1e-12)
+
+
+def test_bad_arguments():
+    with pytest.raises(ValueError, match="Unknown problem 'nope'"):
+        get_problem("nope")
+    with pytest.raises(ValueError, match="n_samples must be a positive integer"):
+        make_problem("booth", 0)
+    with pytest.raises(ValueError, match="noise must be a non-negative"):
+        make_problem("booth", 5, noise=-1)
+    with pytest.raises(ValueError, match=r"expected shape \(n_samples, 2\)"):
+        get_problem("booth").value(np.ones((3, 3)))
+    with pytest.raises(ValueError, match="gradient_wrt"):
+        get_problem("mcdonagh_regression_8d", gradient_wrt="x")

@@ -1,0 +1,420 @@
+import pickle
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from sklearn.base import clone
+from sklearn.exceptions import NotFittedError
+from sklearn.linear_model import LinearRegression, Ridge
+from sklearn.model_selection import GridSearchCV
+from sklearn.preprocessing import PolynomialFeatures
+
+from sklearn_gi.linear_model import GILinearRegression, GIRidge, RidgeGradient
+from sklearn_gi.linear_model import _normal_equations
+from sklearn_gi.preprocessing import transform_jacobian
+
+
+def _linear_data(rng, n=30, d=4, k=None):
+    X = rng.normal(size=(n, d))
+    if k is None:
+        coef = rng.normal(size=d)
+        y = X @ coef + 0.3 + 0.1 * rng.normal(size=n)
+        G = np.tile(coef, (n, 1)) + 0.05 * rng.normal(size=(n, d))
+    else:
+        coef = rng.normal(size=(k, d))
+        y = X @ coef.T + 0.1 * rng.normal(size=(n, k))
+        G = np.broadcast_to(coef, (n, k, d)) + 0.05 * rng.normal(size=(n, k, d))
+    return X, y, G
+
+
+# ---------------------------------------------------------------- Ridge equivalence
+
+
+@pytest.mark.parametrize("fit_intercept", [True, False])
+@pytest.mark.parametrize("multi", [False, True])
+def test_without_gradients_equals_sklearn_ridge(rng, fit_intercept, multi):
+    X, y, _ = _linear_data(rng, k=3 if multi else None)
+    sw = rng.uniform(0.2, 3.0, size=len(X))
+    ours = GIRidge(alpha=2.5, fit_intercept=fit_intercept).fit(X, y, sample_weight=sw)
+    ref = Ridge(alpha=2.5, fit_intercept=fit_intercept).fit(X, y, sample_weight=sw)
+    np.testing.assert_allclose(ours.coef_, ref.coef_, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(ours.intercept_, ref.intercept_, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(ours.predict(X), ref.predict(X), rtol=1e-10, atol=1e-12)
+    assert np.shape(ours.coef_) == np.shape(ref.coef_)
+    assert np.shape(ours.intercept_) == np.shape(ref.intercept_)
+
+
+def test_zero_gradient_weight_and_all_nan_gradients_ignore_gradients(rng):
+    X, y, G = _linear_data(rng)
+    ref = Ridge(alpha=0.7).fit(X, y)
+    a = GIRidge(alpha=0.7, gradient_weight=0.0).fit(X, y, G)
+    b = GIRidge(alpha=0.7).fit(X, y, np.full_like(G, np.nan))
+    for model in (a, b):
+        np.testing.assert_allclose(model.coef_, ref.coef_, rtol=1e-10)
+
+
+def test_float32_is_respected(rng):
+    X, y, G = _linear_data(rng)
+    model = GIRidge().fit(X.astype(np.float32), y.astype(np.float32), G.astype(np.float32))
+    ref = GIRidge().fit(X, y, G)
+    assert model.coef_.dtype == np.float32
+    assert model.predict(X.astype(np.float32)).dtype == np.float32
+    np.testing.assert_allclose(model.coef_, ref.coef_, rtol=1e-4)
+
+
+# ---------------------------------------------------------------- exactness
+
+
+def _case(rng, n, p, d, k, jac, nan_fraction):
+    Z = rng.normal(size=(n, p))
+    Y = rng.normal(size=(n, k))
+    G = rng.normal(size=(n, k, d))
+    G[rng.uniform(size=G.shape) < nan_fraction] = np.nan
+    J = {"none": None, "const": rng.normal(size=(p, d)), "per_sample": rng.normal(size=(n, p, d))}[jac]
+    w = rng.uniform(0.1, 2.0, size=n)
+    return Z, Y, G, J, w
+
+
+@pytest.mark.parametrize("jac", ["none", "const", "per_sample"])
+@pytest.mark.parametrize("nan_fraction", [0.0, 0.3])
+@pytest.mark.parametrize("fit_intercept", [True, False])
+def test_closed_form_matches_brute_force_lstsq(rng, brute_force, jac, nan_fraction, fit_intercept):
+    p = 5
+    d = p if jac == "none" else 3
+    Z, Y, G, J, w = _case(rng, n=12, p=p, d=d, k=2, jac=jac, nan_fraction=nan_fraction)
+    model = GIRidge(alpha=0.3, gradient_weight=1.7, fit_intercept=fit_intercept)
+    model.fit(Z, Y, G, dZdX=J, sample_weight=w)
+    coef, intercept = brute_force(Z, Y, G, J, w, 0.3, 1.7, fit_intercept)
+    np.testing.assert_allclose(model.coef_, coef, rtol=1e-8, atol=1e-10)
+    np.testing.assert_allclose(model.intercept_, intercept, rtol=1e-8, atol=1e-10)
+
+
+# brute_force is a pure function, safe to share between examples
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    n=st.integers(1, 8),
+    p=st.integers(1, 5),
+    k=st.integers(1, 3),
+    alpha=st.floats(0.01, 10.0),
+    gamma=st.floats(0.0, 10.0),
+    seed=st.integers(0, 2**31 - 1),
+)
+def test_property_matches_brute_force(brute_force, n, p, k, alpha, gamma, seed):
+    rng = np.random.default_rng(seed)
+    Z, Y, G, J, w = _case(rng, n=n, p=p, d=p, k=k, jac="none", nan_fraction=0.25)
+    model = GIRidge(alpha=alpha, gradient_weight=gamma).fit(Z, Y, G, sample_weight=w)
+    coef, intercept = brute_force(Z, Y, G, None, w, alpha, gamma, True)
+    np.testing.assert_allclose(model.coef_, coef, rtol=1e-6, atol=1e-8)
+    np.testing.assert_allclose(model.intercept_, intercept, rtol=1e-6, atol=1e-8)
+
+
+def test_chunked_accumulation_gives_the_same_result(rng, monkeypatch):
+    Z, Y, G, J, w = _case(rng, n=3000, p=6, d=2, k=2, jac="per_sample", nan_fraction=0.1)
+    full = GIRidge(alpha=0.1).fit(Z, Y, G, dZdX=J, sample_weight=w)
+    monkeypatch.setattr(_normal_equations, "_CHUNK_BYTES", 1024)
+    assert _normal_equations._chunk_rows(3000, 8) == 256  # really several chunks
+    chunked = GIRidge(alpha=0.1).fit(Z, Y, G, dZdX=J, sample_weight=w)
+    np.testing.assert_allclose(chunked.coef_, full.coef_, rtol=1e-10)
+    np.testing.assert_allclose(chunked.intercept_, full.intercept_, rtol=1e-10)
+
+
+def test_gradients_recover_linear_function_from_fewer_samples_than_features(rng):
+    d, n = 20, 5
+    coef = rng.normal(size=d)
+    X = rng.normal(size=(n, d))
+    y = X @ coef - 1.5
+    G = np.tile(coef, (n, 1))
+    gi = GILinearRegression().fit(X, y, G)
+    np.testing.assert_allclose(gi.coef_, coef, atol=1e-10)
+    assert gi.intercept_ == pytest.approx(-1.5, abs=1e-10)
+    assert gi.solver_ == "cholesky"
+    ridge = Ridge(alpha=1e-6).fit(X, y)
+    # values alone leave a 15-dimensional null space: far from the truth
+    assert np.linalg.norm(ridge.coef_ - coef) > 0.5 * np.linalg.norm(coef)
+    X_test = rng.normal(size=(100, d))
+    assert np.abs(gi.predict(X_test) - (X_test @ coef - 1.5)).max() < 1e-9
+
+
+def test_only_some_partials_known(rng):
+    # gradients with respect to the first 15 of 20 inputs only: 5 samples give
+    # 5 value equations for the 5 remaining coefficients and the intercept (underdetermined
+    # by one), and with 7 samples the model is exact
+    d, n = 20, 7
+    coef = rng.normal(size=d)
+    X = rng.normal(size=(n, d))
+    y = X @ coef + 2.0
+    G = np.tile(coef, (n, 1))
+    G[:, 15:] = np.nan
+    model = GILinearRegression().fit(X, y, G)
+    np.testing.assert_allclose(model.coef_, coef, atol=1e-8)
+
+
+def _quadratic(rng):
+    A = rng.normal(size=(3, 3))
+    A = A + A.T
+    b = rng.normal(size=3)
+    return (lambda X: 0.5 * np.einsum("ni,ij,nj->n", X, A, X) + X @ b + 4.0), (lambda X: X @ A + b)
+
+
+def test_quadratic_in_3d_recovered_from_4_samples_with_polynomial_jacobians(rng):
+    f, grad = _quadratic(rng)
+    X = rng.normal(size=(4, 3))
+    poly = PolynomialFeatures(2, include_bias=False).fit(X)
+    J = transform_jacobian(poly, X)
+    model = GIRidge(alpha=1e-12).fit(poly.transform(X), f(X), grad(X), dZdX=J)
+    X_test = rng.uniform(-3, 3, size=(200, 3))
+    Z_test = poly.transform(X_test)
+    np.testing.assert_allclose(model.predict(Z_test), f(X_test), atol=1e-6)
+    pred_grad = model.predict_gradient(Z_test, dZdX=transform_jacobian(poly, X_test))
+    np.testing.assert_allclose(pred_grad, grad(X_test), atol=1e-6)
+    # the same 4 samples without gradients cannot determine 10 parameters
+    ridge = Ridge(alpha=1e-12).fit(poly.transform(X), f(X))
+    assert np.abs(ridge.predict(Z_test) - f(X_test)).max() > 1.0
+
+
+def test_three_samples_leave_exactly_one_quadratic_direction_free(rng, brute_force):
+    """3 samples give 12 equations but rank 9 for the 10 quadratic parameters.
+
+    Any w orthogonal to both sample differences gives ``A + t w w^T`` (with
+    matching b and c) the same values and gradients at all three points, so no
+    method can recover a general 3-D quadratic from 3 samples; the fit
+    interpolates all 12 equations and is exact once a 4th sample is added.
+    """
+    f, grad = _quadratic(rng)
+    X = rng.normal(size=(3, 3))
+    poly = PolynomialFeatures(2, include_bias=False).fit(X)
+    Z, J = poly.transform(X), transform_jacobian(poly, X)
+    rows = np.vstack([np.c_[Z, np.ones(3)], np.c_[J.transpose(0, 2, 1).reshape(9, 9), np.zeros(9)]])
+    assert np.linalg.matrix_rank(rows) == 9
+    model = GILinearRegression().fit(Z, f(X), grad(X), dZdX=J)
+    np.testing.assert_allclose(model.predict(Z), f(X), atol=1e-8)
+    np.testing.assert_allclose(model.predict_gradient(Z, dZdX=J), grad(X), atol=1e-8)
+
+
+def test_singular_problem_falls_back_to_min_norm_lstsq(rng):
+    X = rng.normal(size=(4, 10))
+    y = rng.normal(size=4)
+    model = GILinearRegression().fit(X, y)
+    ref = LinearRegression().fit(X, y)
+    assert model.solver_ == "lstsq"
+    np.testing.assert_allclose(model.predict(X), y, atol=1e-8)
+    np.testing.assert_allclose(model.coef_, ref.coef_, atol=1e-8)
+
+
+# ---------------------------------------------------------------- predict_gradient
+
+
+def test_predict_gradient_shapes_and_finite_differences(rng):
+    X, Y, G = _linear_data(rng, k=3)
+    model = GIRidge().fit(X, Y, G)
+    grad = model.predict_gradient(X[:7])
+    assert grad.shape == (7, 3, 4)
+    eps = 1e-6
+    fd = np.stack(
+        [(model.predict(X[:7] + eps * e) - model.predict(X[:7] - eps * e)) / (2 * eps) for e in np.eye(4)],
+        axis=-1,
+    )
+    np.testing.assert_allclose(grad, fd, atol=1e-6)
+    single = GIRidge().fit(X, Y[:, 0], G[:, 0])
+    assert single.predict_gradient(X).shape == X.shape
+    np.testing.assert_allclose(single.predict_gradient(X), grad_single := np.tile(single.coef_, (len(X), 1)))
+    assert grad_single.shape == (30, 4)
+
+
+def test_one_output_2d_and_1d_targets_agree(rng):
+    X, y, G = _linear_data(rng)
+    a = GIRidge().fit(X, y, G)
+    b = GIRidge().fit(X, y[:, None], G[:, None, :])
+    np.testing.assert_allclose(b.coef_[0], a.coef_)
+    assert b.predict(X).shape == (30, 1)
+
+
+# ---------------------------------------------------------------- RidgeGradient
+
+
+def test_ridge_gradient_matches_its_two_stage_formula(rng):
+    X, y, G = _linear_data(rng, n=15, d=3)
+    G[2, 1] = np.nan
+    model = RidgeGradient(alpha=0.4, prior_weight=2.0, gradient_alpha=0.5).fit(X, y, G)
+    known = ~np.isnan(G)
+    counts = known.sum(0)
+    prior = np.where(known, G, 0).sum(0) / (counts + 0.5)
+    np.testing.assert_allclose(model.gradient_coef_, prior, rtol=1e-10)
+    Xc, yc = X - X.mean(0), y - y.mean()
+    coef = np.linalg.solve(Xc.T @ Xc + 2.4 * np.eye(3), Xc.T @ yc + 2.0 * prior)
+    np.testing.assert_allclose(model.coef_, coef, rtol=1e-10)
+    assert model.intercept_ == pytest.approx(y.mean() - X.mean(0) @ coef)
+
+
+def test_ridge_gradient_without_gradients_is_ridge_with_summed_penalty(rng):
+    X, y, _ = _linear_data(rng)
+    model = RidgeGradient(alpha=0.5, prior_weight=1.5).fit(X, y)
+    np.testing.assert_allclose(model.coef_, Ridge(alpha=2.0).fit(X, y).coef_, rtol=1e-10)
+    np.testing.assert_array_equal(model.gradient_coef_, 0.0)
+
+
+def test_ridge_gradient_penalties_are_independent(rng):
+    X, y, G = _linear_data(rng)
+    a = RidgeGradient(alpha=1.0, prior_weight=5.0).fit(X, y, G)
+    b = RidgeGradient(alpha=5.0, prior_weight=1.0).fit(X, y, G)
+    assert np.abs(a.coef_ - b.coef_).max() > 1e-3
+
+
+def _rbf(x, centres):
+    diff = x[:, None] - centres[None]
+    return np.exp(-(diff**2)), (-2 * diff * np.exp(-(diff**2)))[:, :, None]
+
+
+def test_ridge_gradient_beats_tuned_ridge_on_noisy_sine():
+    """McDonagh and Chen's example, small: 7 RBFs, n=12, 20 draws, tuned on validation."""
+    from sklearn_gi.datasets import get_problem, make_problem
+
+    centres = np.linspace(0, 2.5 * np.pi, 7)
+    x_test = np.linspace(0, 2.5 * np.pi, 100)
+    Z_test, _ = _rbf(x_test, centres)
+    lams = np.r_[0.0, np.logspace(-3, 1, 13)]
+    sine = get_problem("sin")
+    rmse_ridge, rmse_rg = [], []
+    for draw in range(20):
+        X, y, G = make_problem("sin", 12, noise=0.1, random_state=draw)
+        Xv, yv, _ = make_problem("sin", 50, noise=0.1, random_state=1000 + draw)
+        Z, J = _rbf(X[:, 0], centres)
+        Zv, _ = _rbf(Xv[:, 0], centres)
+
+        def val_rmse(model):
+            return np.sqrt(np.mean((model.predict(Zv) - yv) ** 2))
+
+        ridge = min((Ridge(alpha=lam).fit(Z, y) for lam in lams[1:]), key=val_rmse)
+        rg = min(
+            (
+                RidgeGradient(alpha=a, prior_weight=b, gradient_alpha=1e-3).fit(Z, y, G, dZdX=J)
+                for a in lams
+                for b in lams
+                if a + b > 0
+            ),
+            key=val_rmse,
+        )
+        truth = sine.value(x_test[:, None])
+        rmse_ridge.append(np.sqrt(np.mean((ridge.predict(Z_test) - truth) ** 2)))
+        rmse_rg.append(np.sqrt(np.mean((rg.predict(Z_test) - truth) ** 2)))
+    assert np.mean(rmse_rg) < 0.9 * np.mean(rmse_ridge)
+
+
+# ---------------------------------------------------------------- API
+
+
+@pytest.mark.parametrize("Est", [GIRidge, GILinearRegression, RidgeGradient])
+def test_clone_pickle_and_params(rng, Est):
+    X, y, G = _linear_data(rng)
+    model = Est().fit(X, y, G)
+    restored = pickle.loads(pickle.dumps(model))
+    np.testing.assert_array_equal(restored.predict(X), model.predict(X))
+    assert clone(model).get_params() == model.get_params()
+    assert not hasattr(clone(model), "coef_")
+
+
+def test_feature_names_are_kept(rng):
+    pd = pytest.importorskip("pandas")
+    X, y, G = _linear_data(rng)
+    frame = pd.DataFrame(X, columns=list("abcd"))
+    model = GIRidge().fit(frame, y, G)
+    assert list(model.feature_names_in_) == list("abcd")
+    assert model.n_features_in_ == 4
+
+
+def test_grid_search_routes_and_slices_gradients(rng):
+    X, y, G = _linear_data(rng, n=40)
+    seen = []
+
+    class Recording(GIRidge):
+        def fit(self, X, y, dYdX=None, *, dZdX=None, sample_weight=None):
+            seen.append((X.copy(), None if dYdX is None else np.asarray(dYdX).copy()))
+            return super().fit(X, y, dYdX, dZdX=dZdX, sample_weight=sample_weight)
+
+    search = GridSearchCV(Recording(), {"alpha": [0.1, 1.0]}, cv=4).fit(X, y, dYdX=G)
+    assert len(seen) == 2 * 4 + 1
+    for X_fold, G_fold in seen:
+        rows = [np.flatnonzero((X == r).all(1))[0] for r in X_fold]
+        np.testing.assert_array_equal(G_fold, G[rows])
+    assert search.best_estimator_.coef_.shape == (4,)
+
+
+# ---------------------------------------------------------------- errors
+
+
+@pytest.mark.parametrize(
+    "make_bad, match",
+    [
+        (lambda G: G.T, r"dYdX has shape \(4, 30\), expected \(n_samples, n_features\) = \(30, 4\).*transposed"),
+        (lambda G: G[:, :3], r"expected \(n_samples, n_features\) = \(30, 4\)"),
+        (lambda G: G[:20], r"dYdX has shape \(20, 4\)"),
+        (lambda G: G[:, None, :].repeat(2, 1), r"Got 3 dimensions, expected 2"),
+        (lambda G: G[:, 0], r"Got 1 dimensions, expected 2"),
+        (lambda G: np.where(G > 0.5, np.inf, G), r"dYdX.*infinity"),
+        (lambda G: G.astype(str), r"dYdX must be numeric"),
+        (lambda G: np.full(G.shape, "x", dtype=object), r"dYdX must be numeric"),
+    ],
+)
+def test_bad_gradients_raise_clear_errors(rng, make_bad, match):
+    X, y, G = _linear_data(rng)
+    with pytest.raises(ValueError, match=match):
+        GIRidge().fit(X, y, make_bad(G))
+
+
+def test_gradient_outputs_must_match_y(rng):
+    X, Y, G = _linear_data(rng, k=3)
+    with pytest.raises(ValueError, match=r"\(n_samples, n_outputs, n_features\) = \(30, 3, 4\)"):
+        GIRidge().fit(X, Y, G[:, :2])
+    with pytest.raises(ValueError, match=r"Got 2 dimensions, expected 3"):
+        GIRidge().fit(X, Y, G[:, 0])
+
+
+@pytest.mark.parametrize("column", ["X", "y"])
+def test_nan_in_values_is_an_error(rng, column):
+    X, y, G = _linear_data(rng)
+    if column == "X":
+        X[3, 1] = np.nan
+    else:
+        y[3] = np.nan
+    with pytest.raises(ValueError, match=f"Input {'X' if column == 'X' else 'y'} contains NaN"):
+        GIRidge().fit(X, y, G)
+
+
+@pytest.mark.parametrize("params", [{"alpha": -1.0}, {"gradient_weight": -0.1}])
+def test_negative_penalties_are_rejected(rng, params):
+    X, y, G = _linear_data(rng)
+    name = next(iter(params))
+    with pytest.raises(ValueError, match=f"'{name}' parameter of GIRidge must be a float in the range"):
+        GIRidge(**params).fit(X, y, G)
+
+
+def test_unfitted_and_wrong_width_predict(rng):
+    X, y, G = _linear_data(rng)
+    with pytest.raises(NotFittedError):
+        GIRidge().predict(X)
+    with pytest.raises(NotFittedError):
+        GIRidge().predict_gradient(X)
+    model = GIRidge().fit(X, y, G)
+    with pytest.raises(ValueError, match="X has 3 features, but GIRidge is expecting 4"):
+        model.predict(X[:, :3])
+    with pytest.raises(ValueError, match="X has 3 features, but GIRidge is expecting 4"):
+        model.predict_gradient(X[:, :3])
+
+
+def test_bad_feature_jacobian(rng):
+    X, y, G = _linear_data(rng)
+    with pytest.raises(ValueError, match=r"dZdX has shape \(30, 5, 2\), expected"):
+        GIRidge().fit(X, y, G[:, :2], dZdX=rng.normal(size=(30, 5, 2)))
+    with pytest.raises(ValueError, match="dZdX was given without dYdX"):
+        GIRidge().fit(X, y, dZdX=rng.normal(size=(4, 2)))
+    with pytest.raises(ValueError, match=r"expected \(n_samples, n_features\) = \(30, 2\)"):
+        GIRidge().fit(X, y, G, dZdX=rng.normal(size=(4, 2)))
+
+
+def test_empty_data_and_bad_sample_weight(rng):
+    with pytest.raises(ValueError, match="minimum of 1 is required"):
+        GIRidge().fit(np.empty((0, 3)), np.empty(0), np.empty((0, 3)))
+    X, y, G = _linear_data(rng)
+    with pytest.raises(ValueError, match="non-negative"):
+        GIRidge().fit(X, y, G, sample_weight=-np.ones(30))
