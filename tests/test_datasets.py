@@ -119,3 +119,10 @@ def test_bad_arguments():
         get_problem("booth").value(np.ones((3, 3)))
     with pytest.raises(ValueError, match="gradient_wrt"):
         get_problem("mcdonagh_regression_8d", gradient_wrt="x")
+
+
+@pytest.mark.parametrize("name", ["runge", "styblinski_tang"])
+def test_dimension_is_validated(name):
+    assert get_problem(name, n_features=5).n_features == 5
+    with pytest.raises(ValueError, match="n_features must be a positive integer"):
+        get_problem(name, n_features=0)

@@ -315,7 +315,7 @@ def test_clone_pickle_and_params(rng, Est):
 
 
 def test_feature_names_are_kept(rng):
-    pd = pytest.importorskip("pandas")
+    import pandas as pd
     X, y, G = _linear_data(rng)
     frame = pd.DataFrame(X, columns=list("abcd"))
     model = GIRidge().fit(frame, y, G)
@@ -418,3 +418,9 @@ def test_empty_data_and_bad_sample_weight(rng):
     X, y, G = _linear_data(rng)
     with pytest.raises(ValueError, match="non-negative"):
         GIRidge().fit(X, y, G, sample_weight=-np.ones(30))
+
+
+def test_complex_gradients_are_rejected(rng):
+    X, y, G = _linear_data(rng)
+    with pytest.raises(ValueError, match=r"dYdX must be numeric \(real-valued\)"):
+        GIRidge().fit(X, y, G.astype(complex))

@@ -57,6 +57,13 @@ class GradientProblem:
         return f"{type(self).__name__}(n_features={self.n_features}, n_outputs={self.n_outputs})"
 
 
+def cube_bounds(low, high, n_features):
+    """Bounds of the box ``[low, high]^n_features``, validating ``n_features``."""
+    if int(n_features) != n_features or n_features < 1:
+        raise ValueError(f"n_features must be a positive integer, got {n_features!r}.")
+    return [[low, high]] * int(n_features)
+
+
 _REGISTRY = {}
 
 

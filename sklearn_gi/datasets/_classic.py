@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from ._base import GradientProblem, register_problem
+from ._base import GradientProblem, cube_bounds, register_problem
 
 
 @register_problem
@@ -12,9 +12,7 @@ class Runge(GradientProblem):
     name = "runge"
 
     def __init__(self, n_features=1):
-        if int(n_features) != n_features or n_features < 1:
-            raise ValueError(f"n_features must be a positive integer, got {n_features!r}.")
-        super().__init__([[-1, 1]] * int(n_features))
+        super().__init__(cube_bounds(-1, 1, n_features))
 
     def _value(self, X):
         return 1.0 / (1.0 + 25.0 * (X**2).sum(axis=1))

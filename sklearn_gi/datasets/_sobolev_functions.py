@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from ._base import GradientProblem, register_problem
+from ._base import GradientProblem, cube_bounds, register_problem
 
 
 @register_problem
@@ -140,9 +140,7 @@ class StyblinskiTang(GradientProblem):
     name = "styblinski_tang"
 
     def __init__(self, n_features=2):
-        if int(n_features) != n_features or n_features < 1:
-            raise ValueError(f"n_features must be a positive integer, got {n_features!r}.")
-        super().__init__([[-5, 5]] * int(n_features))
+        super().__init__(cube_bounds(-5, 5, n_features))
 
     def _value(self, X):
         return 0.5 * (X**4 - 16 * X**2 + 5 * X).sum(axis=1)

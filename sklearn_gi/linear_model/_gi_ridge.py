@@ -50,7 +50,9 @@ class _BaseGIRidge(_BaseGILinear):
             Gradients of ``y`` with respect to the inputs; the 3-D form goes
             with a 2-D ``y``. ``n_inputs`` is ``n_features``, or the last axis of
             ``dZdX`` when that is given. NaN marks an unknown partial. ``None``
-            gives exactly :class:`sklearn.linear_model.Ridge`.
+            gives the value-only model: exactly :class:`sklearn.linear_model.Ridge`
+            for :class:`GIRidge`, the minimum-norm least-squares fit for
+            :class:`GILinearRegression`.
         dZdX : array-like of shape (n_samples, n_features, n_inputs) or \
                 (n_features, n_inputs), default=None
             Jacobian of the columns of ``X`` with respect to the raw inputs the

@@ -30,7 +30,7 @@ def _as_float_array(array, *, input_name, dtype, allow_nan):
         raise ValueError(f"{input_name} must be an array, got the scalar {array!r}.")
     if raw.dtype.kind not in "biuf" and raw.dtype != object:
         raise ValueError(
-            f"{input_name} must be numeric, got an array of dtype {raw.dtype}."
+            f"{input_name} must be numeric (real-valued), got an array of dtype {raw.dtype}."
         )
     try:
         return check_array(
