@@ -1,5 +1,6 @@
 """Shared fixtures: seeded generators and the path to the shared reference data."""
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +19,10 @@ def mcdonagh_reference():
     """Folder of McDonagh and Chen's data (CI clones the repo with ../shared beside it)."""
     path = SHARED / "reference" / "mcdonagh2021"
     if not path.is_dir():
-        pytest.skip(f"reference data not found at {path} (needs ../shared beside the repo)")
+        message = f"reference data not found at {path} (needs ../shared beside the repo)"
+        if os.environ.get("CI"):
+            pytest.fail(message)  # CI always has ../shared: its absence is a real failure
+        pytest.skip(message)
     return path
 
 
