@@ -32,8 +32,8 @@ def input_jacobian(module, X, *, projections=None, create_graph=True):
     rows = out.shape[1] if projections is None else projections.shape[1]
     jac = []
     for j in range(rows):
-        weights = out.new_zeros(out.shape)
         if projections is None:
+            weights = out.new_zeros(out.shape)
             weights[:, j] = 1.0
         else:
             weights = projections[:, j, :]
