@@ -23,13 +23,15 @@ def set_results_dir(path):
 def machine():
     import scipy
     import sklearn
+    import torch
 
     import sklearn_gi
 
     return (
         f"{platform.machine()} {platform.processor() or ''} {os.cpu_count()} CPUs, "
         f"Python {platform.python_version()}, numpy {np.__version__}, scipy {scipy.__version__}, "
-        f"scikit-learn {sklearn.__version__}, sklearn-gi {sklearn_gi.__version__}"
+        f"scikit-learn {sklearn.__version__}, torch {torch.__version__} "
+        f"({torch.get_num_threads()} threads), sklearn-gi {sklearn_gi.__version__}"
     ).replace("  ", " ")
 
 

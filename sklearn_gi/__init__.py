@@ -7,5 +7,6 @@ uses the derivatives ``dY/dX`` that many processes provide beside ``Y``.
 __version__ = "0.1.0.dev0"
 
 from .linear_model import GILinearRegression, GIRidge, RidgeGradient
+from .neural_network import GIMLPRegressor
 
-__all__ = ["GIRidge", "GILinearRegression", "RidgeGradient", "__version__"]
+__all__ = ["GIRidge", "GILinearRegression", "RidgeGradient", "GIMLPRegressor", "__version__"]

@@ -4,8 +4,15 @@ import pytest
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from sklearn_gi.linear_model import GILinearRegression, GIRidge, RidgeGradient
+from sklearn_gi.neural_network import GIMLPRegressor
 
-ESTIMATORS = [GIRidge(), GILinearRegression(), RidgeGradient()]
+# a small network and budget keeps the checks fast; the checks need no accuracy
+ESTIMATORS = [
+    GIRidge(),
+    GILinearRegression(),
+    RidgeGradient(),
+    GIMLPRegressor(hidden_layer_sizes=(8,), max_iter=40, random_state=0),
+]
 
 
 @parametrize_with_checks(ESTIMATORS)

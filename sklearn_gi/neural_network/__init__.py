@@ -1,5 +1,6 @@
-"""Neural-network estimators trained on values and input-gradients.
+"""Neural-network estimators trained on values and input-gradients (Sobolev training)."""
 
-Work in progress (issue 3): the Sobolev loss and device selection are here;
-``GIMLPRegressor`` builds on them.
-"""
+from ._gi_mlp import GIMLPRegressor
+from ._sobolev_loss import input_jacobian, random_unit_projections, sobolev_loss
+
+__all__ = ["GIMLPRegressor", "sobolev_loss", "input_jacobian", "random_unit_projections"]

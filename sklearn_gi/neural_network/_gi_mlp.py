@@ -1,0 +1,553 @@
+"""GIMLPRegressor: a torch MLP trained on values and input-gradients (Sobolev training)."""
+
+import copy
+import math
+import warnings
+from numbers import Integral, Real
+
+import numpy as np
+import torch
+from skorch.callbacks import EarlyStopping
+from sklearn.base import BaseEstimator, MultiOutputMixin, RegressorMixin, _fit_context
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from ..utils._validation import check_feature_jacobian, check_gradient_targets
+from ._device import resolve_device
+from ._modules import ACTIVATIONS, MLPModule
+from ._sobolev_loss import chain_feature_jacobian, model_jacobian
+from ._sobolev_net import SobolevData, SobolevNet
+
+# L-BFGS iterations per skorch epoch: convergence checks, early stopping and
+# callbacks run between blocks of this many iterations.
+LBFGS_ITERATIONS_PER_EPOCH = 20
+
+# Rows per forward pass at prediction time (bounds memory on large X).
+PREDICT_CHUNK_ROWS = 65536
+
+
+class _HoldOut:
+    """skorch ``train_split``: fixed train and validation rows of a ``SobolevData``."""
+
+    def __init__(self, train_index, valid_index):
+        self.train_index = train_index
+        self.valid_index = valid_index
+
+    def __call__(self, dataset, y=None, **fit_params):
+        device = dataset.X.device
+        train = torch.as_tensor(self.train_index, device=device)
+        valid = torch.as_tensor(self.valid_index, device=device)
+        return dataset.subset(train), dataset.subset(valid)
+
+
+class _LastStepAccumulator:
+    """Keep the last closure evaluation of an optimizer step (L-BFGS evaluates many)."""
+
+    def __init__(self):
+        self.step = None
+
+    def store_step(self, step):
+        self.step = step
+
+    def get_step(self):
+        return self.step
+
+
+class _GISobolevNet(SobolevNet):
+    def get_train_step_accumulator(self):
+        return _LastStepAccumulator()
+
+
+def _scale(values):
+    """Standard deviations with zeros replaced by one (constant columns)."""
+    values = np.asarray(values, dtype=np.float64)
+    return np.where(values > 0, values, 1.0)
+
+
+class GIMLPRegressor(MultiOutputMixin, RegressorMixin, BaseEstimator):
+    """Multi-layer perceptron trained on values and input-gradients (Sobolev training).
+
+    Minimises ``mean value error + gradient_weight * mean gradient error``,
+    both measured in standardized units: ``X`` and ``y`` are standardized
+    internally and the gradients scaled by ``sigma_x / sigma_y``, so that no
+    input or output dominates because of its units. Without ``dYdX`` the same
+    network is trained on values alone, the honest baseline.
+
+    The torch module is trained by a `skorch <https://skorch.readthedocs.io>`_
+    net (``net_``) with a tensor-slicing data path: on small full-batch data
+    its per-epoch cost is close to a plain torch loop.
+
+    Parameters
+    ----------
+    hidden_layer_sizes : array-like of int, or int, default=(64, 64)
+        Width of each hidden layer.
+    activation : {"tanh", "softplus", "silu", "gelu", "sigmoid", "relu"}, default="tanh"
+        Hidden-layer activation; the output layer is linear. ReLU networks are
+        piecewise linear, so a loss on their gradients cannot shape their
+        curvature: it is allowed with a warning.
+    gradient_weight : float, default=1.0
+        Weight of the mean squared gradient error relative to the mean squared
+        value error (both standardized). 0 ignores ``dYdX``.
+    solver : {"lbfgs", "adam"}, default="lbfgs"
+        Full-batch L-BFGS (torch's, strong-Wolfe line search) is usually best
+        for small scientific data; Adam with minibatches for larger data.
+    alpha : float, default=0.0
+        L2 penalty on the weights, added as ``alpha * ||W||^2 / (2 * batch size)``.
+    batch_size : int or "auto", default="auto"
+        Minibatch size for Adam; "auto" is ``min(200, n_samples)``. L-BFGS
+        always uses the full batch.
+    learning_rate_init : float, default=1e-3
+        Adam's learning rate (L-BFGS uses its line search).
+    max_iter : int, default=1000
+        Maximum number of epochs (Adam) or iterations (L-BFGS).
+    tol : float, default=1e-4
+        Training stops when the monitored loss (validation loss with
+        ``early_stopping``, else training loss) has not improved by a relative
+        ``tol`` for ``n_iter_no_change`` consecutive epochs. L-BFGS counts
+        epochs of 20 iterations.
+    early_stopping : bool, default=False
+        Hold out ``validation_fraction`` of the data, monitor its loss (values
+        and gradients) and keep the weights of the best epoch.
+    validation_fraction : float, default=0.1
+        Fraction of the data held out for early stopping.
+    n_iter_no_change : int, default=10
+        Patience of the stopping rule, in epochs (for L-BFGS, in iterations,
+        rounded up to whole epochs of 20).
+    gradient_projections : int or None, default=None
+        Stochastic Sobolev training (Czarnecki et al., 2017): match this many
+        random projections ``v^T J`` of the Jacobian on unit vectors ``v`` of
+        output space, drawn per sample and step, instead of the full Jacobian.
+        Cheaper for many outputs; unknown (NaN) partials of any output mask
+        that input's projected target. The projections are redrawn at every
+        optimizer step (L-BFGS keeps one draw through its line searches);
+        since the training loss is then noisy, the stopping rule watches its
+        mean over the last ``n_iter_no_change`` epochs, and validation losses
+        use the full Jacobian.
+    device : str, default="auto"
+        "auto" uses CUDA when available, else the CPU; "cpu", "cuda" or
+        "cuda:N" ask for one (CUDA without a GPU is an error, never a silent
+        fallback). Data, module, masks and projections all live there.
+    callbacks : list of skorch callbacks or None, default=None
+        Extra skorch callbacks for the net (copied at each fit), e.g.
+        ``skorch.callbacks.LRScheduler``.
+    random_state : int, RandomState instance or None, default=None
+        Seeds the weights, the minibatch order, the projections and the
+        validation split. The same seed gives the same model on the CPU.
+    verbose : int, default=0
+        Print skorch's per-epoch log when positive.
+
+    Attributes
+    ----------
+    net_ : skorch.NeuralNet
+        The fitted skorch net; ``net_.module_`` is the torch module, which
+        works in standardized units, and ``net_.history`` the training log.
+    device_ : torch.device
+        Device the model was trained on.
+    n_iter_ : int
+        Epochs (Adam) or iterations (L-BFGS) run.
+    loss_curve_ : list of float
+        Training loss at the end of each epoch (standardized units).
+    validation_loss_curve_ : list of float or None
+        Validation loss per epoch, with ``early_stopping``.
+    best_loss_ : float
+        Lowest monitored loss.
+    x_mean_, x_scale_ : ndarray of shape (n_features,)
+        Standardization of the inputs.
+    y_mean_, y_scale_ : ndarray of shape (n_outputs,)
+        Standardization of the targets.
+    n_outputs_ : int
+    n_features_in_ : int
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Defined only when ``X`` has string feature names.
+
+    See Also
+    --------
+    sklearn_gi.linear_model.GIRidge : Closed-form linear model with gradients.
+    sklearn.neural_network.MLPRegressor : The value-only scikit-learn MLP.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_gi.neural_network import GIMLPRegressor
+    >>> X = np.linspace(-1, 1, 8)[:, None]
+    >>> y, dYdX = np.sin(3 * X[:, 0]), 3 * np.cos(3 * X)
+    >>> model = GIMLPRegressor((16, 16), max_iter=200, random_state=0).fit(X, y, dYdX)
+    >>> X_test = np.linspace(-1, 1, 50)[:, None]
+    >>> bool(np.abs(model.predict(X_test) - np.sin(3 * X_test[:, 0])).max() < 0.01)
+    True
+    >>> model.predict_gradient(X_test).shape
+    (50, 1)
+    """
+
+    # GI estimators without their gradients are almost always a mistake, so
+    # the gradients are routed by default (no set_fit_request boilerplate).
+    __metadata_request__fit = {"dYdX": True, "dZdX": True}
+
+    _parameter_constraints: dict = {
+        "hidden_layer_sizes": ["array-like", Interval(Integral, 1, None, closed="left")],
+        "activation": [StrOptions(set(ACTIVATIONS))],
+        "gradient_weight": [Interval(Real, 0, None, closed="left")],
+        "solver": [StrOptions({"lbfgs", "adam"})],
+        "alpha": [Interval(Real, 0, None, closed="left")],
+        "batch_size": [StrOptions({"auto"}), Interval(Integral, 1, None, closed="left")],
+        "learning_rate_init": [Interval(Real, 0, None, closed="neither")],
+        "max_iter": [Interval(Integral, 1, None, closed="left")],
+        "tol": [Interval(Real, 0, None, closed="left")],
+        "early_stopping": ["boolean"],
+        "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
+        "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
+        "gradient_projections": [None, Interval(Integral, 1, None, closed="left")],
+        "device": [str, torch.device],
+        "callbacks": [None, list],
+        "random_state": ["random_state"],
+        "verbose": ["verbose"],
+    }
+
+    def __init__(
+        self,
+        hidden_layer_sizes=(64, 64),
+        *,
+        activation="tanh",
+        gradient_weight=1.0,
+        solver="lbfgs",
+        alpha=0.0,
+        batch_size="auto",
+        learning_rate_init=1e-3,
+        max_iter=1000,
+        tol=1e-4,
+        early_stopping=False,
+        validation_fraction=0.1,
+        n_iter_no_change=10,
+        gradient_projections=None,
+        device="auto",
+        callbacks=None,
+        random_state=None,
+        verbose=0,
+    ):
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.activation = activation
+        self.gradient_weight = gradient_weight
+        self.solver = solver
+        self.alpha = alpha
+        self.batch_size = batch_size
+        self.learning_rate_init = learning_rate_init
+        self.max_iter = max_iter
+        self.tol = tol
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.n_iter_no_change = n_iter_no_change
+        self.gradient_projections = gradient_projections
+        self.device = device
+        self.callbacks = callbacks
+        self.random_state = random_state
+        self.verbose = verbose
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.target_tags.multi_output = True
+        return tags
+
+    # ------------------------------------------------------------------ fit
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y, dYdX=None, *, dZdX=None):
+        """Fit the network to values and, when given, input-gradients.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Training inputs (the model's features).
+        y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+            Target values.
+        dYdX : array-like of shape (n_samples, n_inputs) or \
+                (n_samples, n_outputs, n_inputs), default=None
+            Input-gradients of the targets; the 2-D form is for 1-D ``y``.
+            NaN marks an unknown partial (masked out of the loss). ``n_inputs``
+            is ``n_features`` unless ``dZdX`` is given.
+        dZdX : array-like of shape (n_samples, n_features, n_inputs) or \
+                (n_features, n_inputs), default=None
+            Jacobian of the features ``X`` with respect to the raw inputs that
+            ``dYdX`` refers to (chain rule); e.g. from
+            :func:`sklearn_gi.preprocessing.transform_jacobian`.
+
+        Returns
+        -------
+        self : GIMLPRegressor
+        """
+        X, y = validate_data(
+            self, X, y, dtype=[np.float64, np.float32], y_numeric=True, multi_output=True
+        )
+        n, p = X.shape
+        Y = y.reshape(n, -1).astype(X.dtype, copy=False)
+        k = Y.shape[1]
+        hidden = self._hidden_sizes()
+
+        J = None
+        if dZdX is not None:
+            if dYdX is None:
+                raise ValueError(
+                    "dZdX was given without dYdX: the feature Jacobian is only used "
+                    "to match gradient targets, pass dYdX as well."
+                )
+            J, n_inputs = check_feature_jacobian(dZdX, n_samples=n, n_model_features=p)
+        else:
+            n_inputs = p
+        G = None
+        if dYdX is not None:
+            G = check_gradient_targets(
+                dYdX, n_samples=n, n_outputs=k, n_features=n_inputs, y_ndim=y.ndim
+            )
+        uses_gradients = G is not None and self.gradient_weight > 0
+        if uses_gradients and self.activation == "relu":
+            warnings.warn(
+                "activation='relu' has a zero second derivative: the gradient loss "
+                "cannot shape the network's curvature and GI helps little. Prefer a "
+                "smooth activation such as 'tanh', 'silu', 'softplus' or 'gelu'.",
+                UserWarning,
+                stacklevel=2,
+            )
+        n_valid = 0
+        if self.early_stopping:
+            n_valid = max(1, int(round(self.validation_fraction * n)))
+            if n - n_valid < 1:
+                raise ValueError(
+                    f"early_stopping needs at least 2 samples, got n_samples={n}."
+                )
+        self.device_ = resolve_device(self.device)
+        self.n_outputs_ = k
+        self._y_ndim = y.ndim
+
+        # Standardize; gradients become d(y/sy)/d(x/sx) = dYdX * sx / sy.
+        self.x_mean_ = X.mean(axis=0, dtype=np.float64)
+        self.x_scale_ = _scale(X.std(axis=0, dtype=np.float64))
+        self.y_mean_ = Y.mean(axis=0, dtype=np.float64)
+        self.y_scale_ = _scale(Y.std(axis=0, dtype=np.float64))
+        data = self._training_data(X, Y, G, J)
+
+        random_state = check_random_state(self.random_state)
+        init_seed, torch_seed = random_state.randint(np.iinfo(np.int32).max, size=2)
+        train_split = None
+        if n_valid:
+            order = random_state.permutation(n)
+            train_split = _HoldOut(np.sort(order[n_valid:]), np.sort(order[:n_valid]))
+
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(int(init_seed))
+            module = MLPModule(p, hidden, k, self.activation)
+            _glorot_init(module, self.activation)
+        module = module.to(device=self.device_, dtype=data.X.dtype)
+
+        self.net_ = self._make_net(module, n - n_valid, train_split, uses_gradients)
+        self.net_.generator_ = torch.Generator(device=self.device_).manual_seed(int(torch_seed))
+        try:
+            self.net_.fit(data)
+        finally:
+            self.net_.generator_ = None
+        self._record_training()
+        return self
+
+    def _hidden_sizes(self):
+        sizes = self.hidden_layer_sizes
+        sizes = [sizes] if isinstance(sizes, Integral) else list(sizes)
+        if not all(isinstance(s, Integral) and s > 0 for s in sizes):
+            raise ValueError(
+                f"hidden_layer_sizes must be positive integers, got {self.hidden_layer_sizes!r}."
+            )
+        return tuple(int(s) for s in sizes)
+
+    def _input_scales(self, J):
+        """Scale of each raw input: ``x_scale_`` itself when the features are the inputs.
+
+        With a feature Jacobian, the raw inputs' scale is unknown; the step in
+        raw input m that moves the standardized features by a unit (root mean
+        square over samples) plays its role.
+        """
+        if J is None:
+            return self.x_scale_
+        Js = J / self.x_scale_[:, None]
+        sq = (Js**2).sum(axis=-2)  # (d,) or (n, d)
+        if sq.ndim == 2:
+            sq = sq.mean(axis=0)
+        with np.errstate(divide="ignore"):
+            scales = 1.0 / np.sqrt(sq)
+        return np.where(np.isfinite(scales), scales, 1.0)
+
+    def _training_data(self, X, Y, G, J):
+        dtype = X.dtype
+        to = dict(device=self.device_, dtype=getattr(torch, np.dtype(dtype).name))
+        Xs = (X - self.x_mean_) / self.x_scale_
+        Ys = (Y - self.y_mean_) / self.y_scale_
+        gradients = mask = feature_jacobian = None
+        if G is not None and self.gradient_weight > 0:
+            s_in = self._input_scales(J)
+            Gs = G * s_in / self.y_scale_[:, None]
+            known = ~np.isnan(Gs)
+            if not known.all():
+                mask = torch.as_tensor(known, device=self.device_)
+            gradients = torch.as_tensor(np.where(known, Gs, 0.0), **to)
+            if J is not None:
+                feature_jacobian = torch.as_tensor(J / self.x_scale_[:, None] * s_in, **to)
+        return SobolevData(
+            torch.as_tensor(Xs, **to), torch.as_tensor(Ys, **to), gradients, mask, feature_jacobian
+        )
+
+    def _make_net(self, module, n_train, train_split, uses_gradients):
+        if self.solver == "lbfgs":
+            optimizer, lr = torch.optim.LBFGS, 1.0
+            optimizer_params = dict(
+                optimizer__max_iter=min(LBFGS_ITERATIONS_PER_EPOCH, self.max_iter),
+                optimizer__line_search_fn="strong_wolfe",
+                optimizer__history_size=50,
+            )
+            max_epochs = math.ceil(self.max_iter / LBFGS_ITERATIONS_PER_EPOCH)
+            patience = math.ceil(self.n_iter_no_change / LBFGS_ITERATIONS_PER_EPOCH)
+            batch_size = -1
+        else:
+            optimizer, lr, optimizer_params = torch.optim.Adam, self.learning_rate_init, {}
+            max_epochs, patience = self.max_iter, self.n_iter_no_change
+            batch_size = min(200, n_train) if self.batch_size == "auto" else self.batch_size
+        if train_split is not None:
+            monitor = "valid_loss"
+        elif self.gradient_projections is not None and uses_gradients:
+            monitor = "train_loss_trend"  # the projected loss is noisy
+        else:
+            monitor = "train_loss"
+        stopping = EarlyStopping(
+            monitor=monitor,
+            patience=patience,
+            threshold=self.tol,
+            threshold_mode="rel",
+            lower_is_better=True,
+            load_best=train_split is not None,
+        )
+        extra = copy.deepcopy(self.callbacks) if self.callbacks else []
+        # Scoring-like user callbacks first: EarlyStopping ends the last epoch.
+        callbacks = [*extra, ("stopping", stopping)]
+        return _GISobolevNet(
+            module,
+            gradient_weight=self.gradient_weight if uses_gradients else 0.0,
+            alpha=self.alpha,
+            gradient_projections=self.gradient_projections,
+            loss_trend_window=patience,
+            optimizer=optimizer,
+            lr=lr,
+            max_epochs=max_epochs,
+            batch_size=batch_size,
+            train_split=train_split,
+            callbacks=callbacks,
+            device=str(self.device_),
+            verbose=self.verbose,
+            **optimizer_params,
+        )
+
+    def _record_training(self):
+        history = self.net_.history
+        self.loss_curve_ = list(history[:, "train_loss"])
+        self.validation_loss_curve_ = (
+            list(history[:, "valid_loss"]) if self.early_stopping else None
+        )
+        monitored = self.validation_loss_curve_ or self.loss_curve_
+        self.best_loss_ = float(np.min(monitored))
+        epochs = len(history)
+        if self.solver == "lbfgs":
+            optimizer = self.net_.optimizer_
+            state = optimizer.state[optimizer.param_groups[0]["params"][0]]
+            self.n_iter_ = int(state.get("n_iter", 0))
+        else:
+            self.n_iter_ = epochs
+        if epochs >= self.net_.max_epochs and not self._stopped_early():
+            warnings.warn(
+                f"GIMLPRegressor: the maximum number of iterations (max_iter={self.max_iter}) "
+                "was reached before the loss stopped improving; consider a larger max_iter.",
+                ConvergenceWarning,
+                stacklevel=3,
+            )
+
+    def _stopped_early(self):
+        stopping = dict(self.net_.callbacks_)["stopping"]
+        return stopping.misses_ >= stopping.patience
+
+    # ------------------------------------------------------------- predict
+    def _module_device(self):
+        # The module's own device: a CUDA-trained model unpickled on a CPU-only
+        # machine has been mapped to the CPU by skorch.
+        return next(self.net_.module_.parameters()).device
+
+    def _standardized_tensor(self, X):
+        module = self.net_.module_
+        dtype = next(module.parameters()).dtype
+        Xs = (X - self.x_mean_) / self.x_scale_
+        return torch.as_tensor(Xs, dtype=dtype, device=self._module_device())
+
+    def predict(self, X):
+        """Predict values.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        y_pred : ndarray of shape (n_samples,) or (n_samples, n_outputs)
+        """
+        check_is_fitted(self)
+        X = validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
+        module = self.net_.module_
+        module.eval()
+        Xt = self._standardized_tensor(X)
+        with torch.no_grad():
+            out = [module(chunk) for chunk in torch.split(Xt, PREDICT_CHUNK_ROWS)]
+        out = torch.cat(out).cpu().numpy() if out else np.zeros((0, self.n_outputs_))
+        pred = (out * self.y_scale_ + self.y_mean_).astype(Xt.cpu().numpy().dtype)
+        return pred[:, 0] if self._y_ndim == 1 else pred
+
+    def predict_gradient(self, X, dZdX=None):
+        """Predict input-gradients ``df/dX`` (autograd, in batches).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        dZdX : array-like of shape (n_samples, n_features, n_inputs) or \
+                (n_features, n_inputs), default=None
+            Jacobian of the features ``X`` with respect to raw inputs; when
+            given, the gradient is returned with respect to the raw inputs.
+
+        Returns
+        -------
+        gradient : ndarray of shape (n_samples, n_inputs) or \
+                (n_samples, n_outputs, n_inputs)
+            ``n_inputs`` is ``n_features`` when ``dZdX`` is None.
+        """
+        check_is_fitted(self)
+        X = validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
+        J = None
+        if dZdX is not None:
+            J, _ = check_feature_jacobian(
+                dZdX, n_samples=X.shape[0], n_model_features=X.shape[1], dtype=X.dtype
+            )
+        module = self.net_.module_
+        module.eval()
+        Xt = self._standardized_tensor(X)
+        with torch.no_grad():
+            jac = [
+                model_jacobian(module, chunk, create_graph=False)[1]
+                for chunk in torch.split(Xt, PREDICT_CHUNK_ROWS)
+            ]
+        dtype = Xt.cpu().numpy().dtype
+        jac = torch.cat(jac).cpu().numpy() if jac else np.zeros((0, self.n_outputs_, X.shape[1]))
+        grad = jac * (self.y_scale_[:, None] / self.x_scale_[None, :])
+        if J is not None:
+            grad = chain_feature_jacobian(grad, J)
+        grad = grad.astype(dtype, copy=False)
+        return grad[:, 0, :] if self._y_ndim == 1 else grad
+
+
+def _glorot_init(module, activation):
+    """Glorot-uniform weights and biases, as scikit-learn's MLP initialises them."""
+    factor = 2.0 if activation == "sigmoid" else 6.0
+    with torch.no_grad():
+        for layer in module.layers:
+            bound = math.sqrt(factor / (layer.in_features + layer.out_features))
+            layer.weight.uniform_(-bound, bound)
+            layer.bias.uniform_(-bound, bound)

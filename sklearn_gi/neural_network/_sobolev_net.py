@@ -1,0 +1,241 @@
+"""The skorch net behind ``GIMLPRegressor``: Sobolev steps on device-resident tensors.
+
+skorch's default data path (a ``Dataset`` plus a ``DataLoader`` that indexes
+and collates every sample every epoch) and its default callbacks cost about
+three times a plain torch loop on small full-batch data. Here the data live
+as tensors on the training device, batches are tensor slices (no copy at all
+for a full batch), and the per-epoch bookkeeping is one cheap callback.
+"""
+
+import torch
+from skorch import NeuralNet
+from skorch.callbacks import Callback, EpochTimer, PrintLog
+
+from ._sobolev_loss import (
+    chain_feature_jacobian,
+    masked_squared_error,
+    model_jacobian,
+    random_unit_projections,
+)
+
+
+class SobolevData:
+    """Standardized training tensors on one device.
+
+    Parameters
+    ----------
+    X : torch.Tensor of shape (n, p)
+    y : torch.Tensor of shape (n, k)
+    gradients : torch.Tensor of shape (n, k, d) or None
+        Gradient targets with unknown partials set to 0.
+    mask : torch.Tensor of bool, shape (n, k, d), or None
+        True where a partial is known; None when all are.
+    feature_jacobian : torch.Tensor of shape (p, d) or (n, p, d), or None
+    """
+
+    def __init__(self, X, y, gradients=None, mask=None, feature_jacobian=None):
+        self.X = X
+        self.y = y
+        self.gradients = gradients
+        self.mask = mask
+        self.feature_jacobian = feature_jacobian
+
+    def __len__(self):
+        return self.X.shape[0]
+
+    def subset(self, index):
+        """Rows ``index`` (a tensor on the data's device); shared 2-D Jacobians stay shared."""
+        J = self.feature_jacobian
+        if J is not None and J.ndim == 3:
+            J = J[index]
+        return SobolevData(
+            self.X[index],
+            self.y[index],
+            None if self.gradients is None else self.gradients[index],
+            None if self.mask is None else self.mask[index],
+            J,
+        )
+
+
+class TensorBatches:
+    """Iterate over ``SobolevData`` in batches: ``(X, data)`` pairs of tensor slices.
+
+    A batch covering every row is the data itself, with no copy.
+    """
+
+    def __init__(self, data, batch_size, shuffle=False, generator=None):
+        self.data = data
+        self.batch_size = len(data) if batch_size is None or batch_size < 0 else batch_size
+        self.shuffle = shuffle
+        self.generator = generator
+
+    def __len__(self):
+        return -(-len(self.data) // self.batch_size)
+
+    def __iter__(self):
+        n = len(self.data)
+        if self.batch_size >= n:
+            yield self.data.X, self.data
+            return
+        device = self.data.X.device
+        if self.shuffle:
+            order = torch.randperm(n, generator=self.generator, device=device)
+        else:
+            order = torch.arange(n, device=device)
+        for start in range(0, n, self.batch_size):
+            batch = self.data.subset(order[start : start + self.batch_size])
+            yield batch.X, batch
+
+
+class EpochLoss(Callback):
+    """Record the epoch's mean batch loss as ``train_loss`` / ``valid_loss``.
+
+    A light replacement for skorch's ``PassthroughScoring`` pair. With
+    ``trend_window``, also record ``train_loss_trend``, the mean training loss
+    of the last ``trend_window`` epochs: a steadier signal to stop on when the
+    training loss is noisy (stochastic projections).
+    """
+
+    def __init__(self, trend_window=None):
+        self.trend_window = trend_window
+
+    def on_epoch_end(self, net, **kwargs):
+        row = net.history[-1]
+        for prefix in ("train", "valid"):
+            batches = [b for b in row["batches"] if prefix + "_loss" in b]
+            if batches:
+                total = sum(b[prefix + "_loss"] * b[prefix + "_batch_size"] for b in batches)
+                count = sum(b[prefix + "_batch_size"] for b in batches)
+                net.history.record(prefix + "_loss", total / count)
+        if self.trend_window:
+            recent = net.history[-self.trend_window :, "train_loss"]
+            net.history.record("train_loss_trend", sum(recent) / len(recent))
+
+
+class SobolevNet(NeuralNet):
+    """skorch ``NeuralNet`` whose steps minimise the Sobolev loss.
+
+    ``fit`` takes a :class:`SobolevData`; ``train_split`` (when set) is called
+    with it and must return two of them. Loss per batch::
+
+        mean value error + gradient_weight * mean gradient error
+            + alpha * ||weights||^2 / (2 * batch size)
+
+    Parameters
+    ----------
+    module : torch.nn.Module
+    gradient_weight : float, default=1.0
+    alpha : float, default=0.0
+        L2 penalty on the weights (not the biases).
+    gradient_projections : int or None, default=None
+        Match this many random output-space projections of the Jacobian per
+        sample and training step instead of the full Jacobian. Validation
+        losses use the full Jacobian, so that they are exact.
+    loss_trend_window : int, default=10
+        With projections, epochs averaged into ``train_loss_trend``.
+    **kwargs
+        Passed to ``skorch.NeuralNet``.
+    """
+
+    def __init__(
+        self,
+        module,
+        *,
+        gradient_weight=1.0,
+        alpha=0.0,
+        gradient_projections=None,
+        loss_trend_window=10,
+        **kwargs,
+    ):
+        kwargs.setdefault("criterion", torch.nn.MSELoss)  # unused; skorch requires one
+        super().__init__(module, **kwargs)
+        self.gradient_weight = gradient_weight
+        self.alpha = alpha
+        self.gradient_projections = gradient_projections
+        self.loss_trend_window = loss_trend_window
+
+    # The generator for shuffling and projections is set by the estimator for
+    # the duration of a fit only (generators do not pickle).
+    generator_ = None
+    projections_ = None
+
+    def get_default_callbacks(self):
+        trend_window = self.loss_trend_window if self.gradient_projections else None
+        callbacks = [("epoch_timer", EpochTimer()), ("epoch_loss", EpochLoss(trend_window))]
+        if self.verbose:  # PrintLog formats a table every epoch even when silent
+            callbacks.append(("print_log", PrintLog()))
+        return callbacks
+
+    def get_dataset(self, X, y=None):
+        if not isinstance(X, SobolevData):
+            raise TypeError("SobolevNet trains on SobolevData.")
+        return X
+
+    def get_iterator(self, dataset, training=False):
+        return TensorBatches(
+            dataset,
+            self.batch_size,
+            shuffle=training,
+            generator=self.generator_,
+        )
+
+    def sobolev_loss(self, data, *, training):
+        """Loss on one batch; returns ``(loss, predictions)``."""
+        X = data.X
+        if data.gradients is None or self.gradient_weight == 0:
+            out = self.module_(X)
+            loss = torch.mean((out - data.y) ** 2)
+        else:
+            projections = None
+            target, mask = data.gradients, data.mask
+            if self.gradient_projections is not None and training:
+                projections = self._projections(data, training)
+                target = projections @ target
+                if mask is not None:
+                    mask = mask.all(dim=1, keepdim=True).expand_as(target)
+            out, jac = model_jacobian(self.module_, X, projections=projections, create_graph=training)
+            jac = chain_feature_jacobian(jac, data.feature_jacobian)
+            loss = torch.mean((out - data.y) ** 2) + self.gradient_weight * masked_squared_error(
+                jac, target, mask
+            )
+        if self.alpha:
+            penalty = sum((layer.weight**2).sum() for layer in self.module_.layers)
+            loss = loss + self.alpha * penalty / (2 * len(X))
+        return loss, out
+
+    def _projections(self, data, training):
+        # Drawn once per optimizer step (train_step) so that L-BFGS, which
+        # evaluates the loss several times per step, sees one objective.
+        if training and self.projections_ is not None and len(self.projections_) == len(data):
+            return self.projections_
+        return random_unit_projections(
+            len(data),
+            self.gradient_projections,
+            data.y.shape[1],
+            generator=self.generator_,
+            device=data.X.device,
+            dtype=data.X.dtype,
+        )
+
+    def train_step(self, batch, **fit_params):
+        self.projections_ = None
+        if self.gradient_projections is not None and batch[1].gradients is not None:
+            self.projections_ = self._projections(batch[1], training=False)
+        try:
+            return super().train_step(batch, **fit_params)
+        finally:
+            self.projections_ = None
+
+    def train_step_single(self, batch, **fit_params):
+        self._set_training(True)
+        _, data = batch
+        loss, out = self.sobolev_loss(data, training=True)
+        loss.backward()
+        return {"loss": loss, "y_pred": out}
+
+    def validation_step(self, batch, **fit_params):
+        self._set_training(False)
+        _, data = batch
+        with torch.no_grad():  # reverse-mode Jacobians re-enable it locally
+            loss, out = self.sobolev_loss(data, training=False)
+        return {"loss": loss.detach(), "y_pred": out.detach()}
