@@ -291,6 +291,22 @@ def test_skorch_callbacks_and_verbose_log(sin_data, capsys):
     assert "train_loss" in out and out.count("\n") >= 7
 
 
+def test_small_models_train_on_one_thread_and_restore_the_setting(sin_data):
+    X, y, G, *_ = sin_data
+    seen = []
+
+    class Threads(Callback):
+        def on_epoch_end(self, net, **kwargs):
+            seen.append(torch.get_num_threads())
+
+    before = torch.get_num_threads()
+    GIMLPRegressor((8,), max_iter=40, callbacks=[Threads()], random_state=0).fit(X, y, G)
+    assert set(seen) == {1} and torch.get_num_threads() == before
+    seen.clear()
+    GIMLPRegressor((8,), max_iter=40, n_threads=2, callbacks=[Threads()]).fit(X, y, G)
+    assert set(seen) == {2} and torch.get_num_threads() == before
+
+
 def test_cross_validate_and_grid_search_route_gradients():
     X, y, G = make_problem("booth", 40, random_state=0)
     kw = dict(hidden_layer_sizes=(16,), max_iter=100, random_state=0)
