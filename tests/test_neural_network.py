@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 from skorch.callbacks import Callback
+from sklearn import config_context
 from sklearn.base import clone
 from sklearn.exceptions import ConvergenceWarning, NotFittedError
 from sklearn.model_selection import GridSearchCV, KFold, cross_validate
@@ -160,6 +161,7 @@ def test_early_stopping_keeps_the_best_validation_weights(rng):
     loss, _ = model.net_.sobolev_loss(valid, training=False)
     assert loss.item() == pytest.approx(min(curve), rel=1e-6)
     assert len(split.valid_index) == 15 and len(split.train_index) == 45
+    assert dict(model.net_.callbacks_)["stopping"].best_model_weights_ is None  # no stale copy
 
 
 def test_stochastic_projections_for_many_outputs(rng):
@@ -307,10 +309,16 @@ def test_small_models_train_on_one_thread_and_restore_the_setting(sin_data):
     assert set(seen) == {2} and torch.get_num_threads() == before
 
 
-def test_cross_validate_and_grid_search_route_gradients():
+@pytest.mark.parametrize("routing", [False, True])
+def test_cross_validate_and_grid_search_route_gradients(routing):
     X, y, G = make_problem("booth", 40, random_state=0)
     kw = dict(hidden_layer_sizes=(16,), max_iter=100, random_state=0)
     cv = KFold(4, shuffle=True, random_state=0)
+    with config_context(enable_metadata_routing=routing):
+        _check_cv_and_search(kw, cv, X, y, G)
+
+
+def _check_cv_and_search(kw, cv, X, y, G):
     with_gi = cross_validate(GIMLPRegressor(**kw), X, y, params={"dYdX": G}, cv=cv)
     without = cross_validate(GIMLPRegressor(**kw), X, y, cv=cv)
     assert with_gi["test_score"].mean() > without["test_score"].mean()

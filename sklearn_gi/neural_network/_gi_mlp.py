@@ -62,24 +62,6 @@ class _HoldOut:
         return dataset.subset(train), dataset.subset(valid)
 
 
-class _LastStepAccumulator:
-    """Keep the last closure evaluation of an optimizer step (L-BFGS evaluates many)."""
-
-    def __init__(self):
-        self.step = None
-
-    def store_step(self, step):
-        self.step = step
-
-    def get_step(self):
-        return self.step
-
-
-class _GISobolevNet(SobolevNet):
-    def get_train_step_accumulator(self):
-        return _LastStepAccumulator()
-
-
 def _scale(values):
     """Standard deviations with zeros replaced by one (constant columns)."""
     values = np.asarray(values, dtype=np.float64)
@@ -375,6 +357,9 @@ class GIMLPRegressor(MultiOutputMixin, RegressorMixin, BaseEstimator):
         finally:
             self.net_.generator_ = None
         self._record_training()
+        # The best weights were restored; a copy left in the callback would
+        # also pin CUDA tensors into pickles.
+        dict(self.net_.callbacks_)["stopping"].best_model_weights_ = None
         return self
 
     def _hidden_sizes(self):
@@ -454,7 +439,7 @@ class GIMLPRegressor(MultiOutputMixin, RegressorMixin, BaseEstimator):
         extra = copy.deepcopy(self.callbacks) if self.callbacks else []
         # Scoring-like user callbacks first: EarlyStopping ends the last epoch.
         callbacks = [*extra, ("stopping", stopping)]
-        return _GISobolevNet(
+        return SobolevNet(
             module,
             gradient_weight=self.gradient_weight if uses_gradients else 0.0,
             alpha=self.alpha,

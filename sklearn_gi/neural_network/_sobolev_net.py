@@ -112,6 +112,19 @@ class EpochLoss(Callback):
             net.history.record("train_loss_trend", sum(recent) / len(recent))
 
 
+class _LastStepAccumulator:
+    """Keep the last loss evaluation of an optimizer step (L-BFGS evaluates several)."""
+
+    def __init__(self):
+        self.step = None
+
+    def store_step(self, step):
+        self.step = step
+
+    def get_step(self):
+        return self.step
+
+
 class SobolevNet(NeuralNet):
     """skorch ``NeuralNet`` whose steps minimise the Sobolev loss.
 
@@ -165,6 +178,9 @@ class SobolevNet(NeuralNet):
         if self.verbose:  # PrintLog formats a table every epoch even when silent
             callbacks.append(("print_log", PrintLog()))
         return callbacks
+
+    def get_train_step_accumulator(self):
+        return _LastStepAccumulator()
 
     def get_dataset(self, X, y=None):
         if not isinstance(X, SobolevData):
