@@ -103,7 +103,8 @@ class GIMLPRegressor(MultiOutputMixin, RegressorMixin, BaseEstimator):
     learning_rate_init : float, default=1e-3
         Adam's learning rate (L-BFGS uses its line search).
     max_iter : int, default=1000
-        Maximum number of epochs (Adam) or iterations (L-BFGS).
+        Maximum number of epochs (Adam) or iterations (L-BFGS, rounded up to
+        whole epochs of 20 iterations).
     tol : float, default=1e-4
         Training stops when the monitored loss (validation loss with
         ``early_stopping``, else training loss) has not improved by a relative
@@ -398,6 +399,8 @@ class GIMLPRegressor(MultiOutputMixin, RegressorMixin, BaseEstimator):
             s_in = self._input_scales(J)
             Gs = G * s_in / self.y_scale_[:, None]
             known = ~np.isnan(Gs)
+            if not known.any():  # nothing to match: a value fit, without the Jacobian work
+                return SobolevData(torch.as_tensor(Xs, **to), torch.as_tensor(Ys, **to))
             if not known.all():
                 mask = torch.as_tensor(known, device=self.device_)
             gradients = torch.as_tensor(np.where(known, Gs, 0.0), **to)
