@@ -1,5 +1,6 @@
 """Jacobians of feature transformations, for gradients through feature maps."""
 
-from ._jacobians import transform_jacobian
+from ._function_transformer import GIFunctionTransformer
+from ._jacobians import supported_transformers, transform_jacobian
 
-__all__ = ["transform_jacobian"]
+__all__ = ["transform_jacobian", "supported_transformers", "GIFunctionTransformer"]

@@ -1,11 +1,24 @@
 """Analytic Jacobians ``dZ/dX`` of fitted transformers, for the chain rule."""
 
 import numpy as np
-from sklearn.preprocessing import PolynomialFeatures, StandardScaler
+from scipy import sparse
+from sklearn.compose import ColumnTransformer
+from sklearn.decomposition import PCA
+from sklearn.preprocessing import (
+    FunctionTransformer,
+    MaxAbsScaler,
+    MinMaxScaler,
+    PolynomialFeatures,
+    RobustScaler,
+    SplineTransformer,
+    StandardScaler,
+)
 from sklearn.utils.validation import check_array, check_is_fitted
 
+from ._jacobian_types import Jacobian
 
-def _polynomial_jacobian(transformer, X):
+
+def _polynomial(transformer, X):
     powers = transformer.powers_  # (p, d)
     n, d = X.shape
     J = np.empty((n, powers.shape[0], d), dtype=X.dtype)
@@ -14,28 +27,170 @@ def _polynomial_jacobian(transformer, X):
         lowered[:, m] = np.maximum(lowered[:, m] - 1, 0)
         # x ** 0 == 1 also at x == 0, which is the derivative we want
         J[:, :, m] = powers[:, m] * np.prod(X[:, None, :] ** lowered[None], axis=2)
-    return J
+    return Jacobian("dense", J)
 
 
-def _standard_scaler_jacobian(transformer, X):
-    d = X.shape[1]
-    scale = transformer.scale_ if transformer.with_std else np.ones(d)
-    return np.diag(1.0 / np.asarray(scale, dtype=X.dtype))
+def _reciprocal_scale(scale, d):
+    return np.ones(d) if scale is None else 1.0 / np.asarray(scale, dtype=float)
+
+
+def _standard_scaler(transformer, X):
+    scale = transformer.scale_ if transformer.with_std else None
+    return Jacobian("diagonal", _reciprocal_scale(scale, X.shape[1]))
+
+
+def _robust_scaler(transformer, X):
+    return Jacobian("diagonal", _reciprocal_scale(transformer.scale_, X.shape[1]))
+
+
+def _min_max_scaler(transformer, X):
+    scale = np.asarray(transformer.scale_, dtype=float)
+    if not transformer.clip:
+        return Jacobian("diagonal", scale)
+    low, high = transformer.feature_range
+    Z = X * scale + transformer.min_
+    return Jacobian("diagonal", np.where((Z < low) | (Z > high), 0.0, scale))
+
+
+def _max_abs_scaler(transformer, X):
+    scale = _reciprocal_scale(transformer.scale_, X.shape[1])
+    if not getattr(transformer, "clip", False):
+        return Jacobian("diagonal", scale)
+    return Jacobian("diagonal", np.where(np.abs(X * scale) > 1.0, 0.0, scale))
+
+
+def _pca(transformer, X):
+    J = np.asarray(transformer.components_, dtype=float)
+    if transformer.whiten:
+        # the same clipping of tiny variances as PCA.transform
+        scale = np.sqrt(transformer.explained_variance_)
+        scale = np.maximum(scale, np.finfo(scale.dtype).eps)
+        J = J / scale[:, None]
+    return Jacobian("constant", J)
+
+
+def _spline(transformer, X):
+    if transformer.sparse_output:
+        raise TypeError("SplineTransformer(sparse_output=True) is not supported; use dense output.")
+    n, d = X.shape
+    degree = transformer.degree
+    blocks = []
+    for m, spline in enumerate(transformer.bsplines_):
+        x = X[:, m]
+        derivative = spline.derivative()
+        mode = transformer.extrapolation
+        if mode == "periodic":
+            t, k = spline.t, spline.k
+            period = t[t.size - k - 1] - t[k]
+            x = t[k] + (x - t[k]) % period if period > 0 else np.zeros_like(x)
+            block = derivative(x)
+        elif mode in ("continue", "error"):
+            block = derivative(x)
+        else:  # constant or linear extrapolation outside [xmin, xmax]
+            xmin, xmax = spline.t[degree], spline.t[-degree - 1]
+            block = np.zeros((n, spline.c.shape[1]))
+            inside = (xmin <= x) & (x <= xmax)
+            block[inside] = derivative(x[inside])
+            if mode == "linear":
+                block[x < xmin] = derivative(xmin)
+                block[x > xmax] = derivative(xmax)
+        if not transformer.include_bias:
+            block = block[:, :-1]  # the transformer drops one basis function per feature
+        blocks.append((m, block))
+    width = sum(block.shape[1] for _, block in blocks)
+    J = np.zeros((n, width, d), dtype=X.dtype if X.dtype.kind == "f" else float)
+    start = 0
+    for m, block in blocks:
+        J[:, start : start + block.shape[1], m] = block
+        start += block.shape[1]
+    return Jacobian("dense", J)
+
+
+def _column_transformer(transformer, X):
+    n, d = X.shape
+    p = sum(s.stop - s.start for s in transformer.output_indices_.values())
+    parts = []
+    for name, step, columns in transformer.transformers_:
+        out = transformer.output_indices_[name]
+        if step == "drop" or out.stop == out.start:
+            continue
+        index = np.asarray(transformer._transformer_to_input_indices[name], dtype=int)
+        if step == "passthrough":
+            block = Jacobian("diagonal", np.ones(len(index)))
+        else:
+            block = jacobian_of(step, X[:, index])
+        parts.append((out, index, block))
+    if all(_is_shared(block) for _, _, block in parts):
+        J = np.zeros((p, d))
+        for out, index, block in parts:
+            J[out.start : out.stop, index] = block.toarray()
+        return Jacobian("constant", J)
+    J = np.zeros((n, p, d))
+    for out, index, block in parts:
+        J[:, out.start : out.stop, index] = block.toarray()  # (p_i, d_i) broadcasts over n
+    return Jacobian("dense", J)
+
+
+def _is_shared(block):
+    """Whether the block is the same for every sample."""
+    return block.kind == "constant" or (block.kind == "diagonal" and block.values.ndim == 1)
 
 
 _JACOBIANS = {
-    PolynomialFeatures: _polynomial_jacobian,
-    StandardScaler: _standard_scaler_jacobian,
+    StandardScaler: _standard_scaler,
+    RobustScaler: _robust_scaler,
+    MinMaxScaler: _min_max_scaler,
+    MaxAbsScaler: _max_abs_scaler,
+    PCA: _pca,
+    PolynomialFeatures: _polynomial,
+    SplineTransformer: _spline,
+    ColumnTransformer: _column_transformer,
 }
+
+
+def supported_transformers():
+    """Names of the scikit-learn transformers with a known Jacobian."""
+    return [cls.__name__ for cls in _JACOBIANS] + ["GIFunctionTransformer"]
+
+
+def jacobian_of(transformer, X):
+    """:class:`Jacobian` of a fitted transformer at ``X`` (internal, cheapest form)."""
+    identity = type(transformer) is FunctionTransformer and transformer.func is None
+    if transformer is None or transformer == "passthrough" or identity:
+        # ColumnTransformer stores passthrough parts as identity FunctionTransformers
+        return Jacobian("diagonal", np.ones(np.shape(X)[1]))
+    own = getattr(transformer, "_gi_jacobian", None)
+    if own is not None:
+        return own(X)
+    if hasattr(transformer, "transform_jacobian"):
+        return Jacobian.from_array(transformer.transform_jacobian(X))
+    # exact types: a subclass may change ``transform``
+    jacobian = _JACOBIANS.get(type(transformer))
+    if jacobian is None:
+        raise TypeError(
+            f"{type(transformer).__name__} has no known Jacobian, so gradients with respect "
+            "to the raw inputs cannot be propagated through it. Supported: "
+            f"{', '.join(supported_transformers())}, or any transformer with a "
+            "transform_jacobian(X) method returning (n_samples, n_outputs, n_inputs) or "
+            "(n_outputs, n_inputs)."
+        )
+    check_is_fitted(transformer)
+    if sparse.issparse(X):
+        raise TypeError("Jacobians need dense inputs; got a sparse matrix.")
+    X = check_array(X, dtype=[np.float64, np.float32], input_name="X")
+    return jacobian(transformer, X)
 
 
 def transform_jacobian(transformer, X):
     """Jacobian of ``transformer.transform`` at ``X``.
 
-    Supported: any transformer with a ``transform_jacobian(X)`` method (the
-    protocol for user transformers), :class:`~sklearn.preprocessing.PolynomialFeatures`
-    and :class:`~sklearn.preprocessing.StandardScaler`. Constant Jacobians
-    are returned once, as a 2-D array, rather than repeated per sample.
+    Supported: StandardScaler, RobustScaler, MinMaxScaler (also with
+    ``clip=True``), MaxAbsScaler, PCA (also whitened), PolynomialFeatures,
+    SplineTransformer, ColumnTransformer (block Jacobian of supported parts,
+    passthrough and drop), :class:`GIFunctionTransformer`, and any transformer
+    with a ``transform_jacobian(X)`` method (the protocol for user
+    transformers). Jacobians that are the same for every sample are returned
+    once, as a 2-D array.
 
     Parameters
     ----------
@@ -68,15 +223,4 @@ def transform_jacobian(transformer, X):
            [3., 2.],
            [0., 6.]])
     """
-    if hasattr(transformer, "transform_jacobian"):
-        return transformer.transform_jacobian(X)
-    for cls, jacobian in _JACOBIANS.items():
-        if type(transformer) is cls:
-            check_is_fitted(transformer)
-            X = check_array(X, dtype=[np.float64, np.float32], input_name="X")
-            return jacobian(transformer, X)
-    supported = ", ".join(cls.__name__ for cls in _JACOBIANS)
-    raise TypeError(
-        f"No Jacobian is known for {type(transformer).__name__}. Supported: {supported}, "
-        "or any transformer with a transform_jacobian(X) method."
-    )
+    return jacobian_of(transformer, X).toarray()
