@@ -7,6 +7,17 @@ uses the derivatives ``dY/dX`` that many processes provide beside ``Y``.
 __version__ = "0.1.0.dev0"
 
 from .linear_model import GILinearRegression, GIRidge, RidgeGradient
+from .compose import GITransformedTargetRegressor
 from .neural_network import GIMLPRegressor
+from .pipeline import GIPipeline, make_gi_pipeline
 
-__all__ = ["GIRidge", "GILinearRegression", "RidgeGradient", "GIMLPRegressor", "__version__"]
+__all__ = [
+    "GIRidge",
+    "GILinearRegression",
+    "RidgeGradient",
+    "GIMLPRegressor",
+    "GIPipeline",
+    "make_gi_pipeline",
+    "GITransformedTargetRegressor",
+    "__version__",
+]

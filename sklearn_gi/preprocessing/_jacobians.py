@@ -153,6 +153,42 @@ def supported_transformers():
     return [cls.__name__ for cls in _JACOBIANS] + ["GIFunctionTransformer"]
 
 
+def check_known_jacobian(transformer):
+    """Raise the ``TypeError`` of :func:`jacobian_of` early, before anything is fitted."""
+    if transformer is None or (isinstance(transformer, str) and transformer in ("passthrough", "drop")):
+        return
+    if type(transformer) is FunctionTransformer and transformer.func is None:
+        return
+    if hasattr(transformer, "_gi_jacobian"):
+        if transformer.func is not None and transformer.derivative is None and (
+            transformer.jacobian is None
+        ):
+            raise TypeError(
+                "GIFunctionTransformer needs derivative= (elementwise func) or jacobian= to "
+                "propagate gradients."
+            )
+        return
+    if hasattr(transformer, "transform_jacobian"):
+        return
+    if type(transformer) is ColumnTransformer:
+        for _, step, _ in transformer.transformers:
+            check_known_jacobian(step)
+        check_known_jacobian(transformer.remainder)
+        return
+    if type(transformer) not in _JACOBIANS:
+        raise TypeError(_unknown_message(transformer))
+
+
+def _unknown_message(transformer):
+    return (
+        f"{type(transformer).__name__} has no known Jacobian, so gradients with respect "
+        "to the raw inputs cannot be propagated through it. Supported: "
+        f"{', '.join(supported_transformers())}, or any transformer with a "
+        "transform_jacobian(X) method returning (n_samples, n_outputs, n_inputs) or "
+        "(n_outputs, n_inputs)."
+    )
+
+
 def jacobian_of(transformer, X):
     """:class:`Jacobian` of a fitted transformer at ``X`` (internal, cheapest form)."""
     identity = type(transformer) is FunctionTransformer and transformer.func is None
@@ -167,13 +203,7 @@ def jacobian_of(transformer, X):
     # exact types: a subclass may change ``transform``
     jacobian = _JACOBIANS.get(type(transformer))
     if jacobian is None:
-        raise TypeError(
-            f"{type(transformer).__name__} has no known Jacobian, so gradients with respect "
-            "to the raw inputs cannot be propagated through it. Supported: "
-            f"{', '.join(supported_transformers())}, or any transformer with a "
-            "transform_jacobian(X) method returning (n_samples, n_outputs, n_inputs) or "
-            "(n_outputs, n_inputs)."
-        )
+        raise TypeError(_unknown_message(transformer))
     check_is_fitted(transformer)
     if sparse.issparse(X):
         raise TypeError("Jacobians need dense inputs; got a sparse matrix.")

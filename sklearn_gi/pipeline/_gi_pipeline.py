@@ -1,0 +1,262 @@
+"""GIPipeline: a Pipeline that carries input-gradients through its transformers."""
+
+import inspect
+
+import numpy as np
+from sklearn.base import _fit_context
+from sklearn.pipeline import Pipeline, _name_estimators
+from sklearn.utils._param_validation import StrOptions
+from sklearn.utils.metaestimators import available_if
+from sklearn.utils.metadata_routing import _routing_enabled, process_routing
+from sklearn.utils.validation import _num_samples, check_is_fitted
+
+from ..preprocessing._jacobian_types import Jacobian
+from ..preprocessing._jacobians import check_known_jacobian, jacobian_of
+from ..utils._validation import check_feature_jacobian, check_gradient_targets
+
+
+def _final_estimator_has(attr):
+    def check(self):
+        getattr(self._final_estimator, attr)
+        return True
+
+    return check
+
+
+def _is_passthrough(step):
+    return step is None or (isinstance(step, str) and step == "passthrough")
+
+
+class GIPipeline(Pipeline):
+    """A :class:`~sklearn.pipeline.Pipeline` that applies the chain rule to ``dYdX``.
+
+    ``dYdX`` is given with respect to the raw inputs ``X``; the final
+    estimator sees transformed features ``Z = T(X)``. A plain ``Pipeline``
+    would hand it the raw-input gradients as if they were gradients with
+    respect to ``Z``: a silently wrong fit. ``GIPipeline.fit`` fits the
+    transformers, composes their Jacobians ``J = dZ/dX`` and then either
+
+    * pulls the gradients back, ``dY/dZ = dYdX @ inv(J)``, when ``J`` is
+      square and invertible (scalers, full-rank PCA, elementwise maps): the
+      final estimator sees gradients in its own coordinates; or
+    * passes ``dYdX`` with ``dZdX = J`` to the final estimator, which matches
+      ``df/dZ @ J = dYdX`` (polynomial and spline features, reducing PCA).
+
+    Without ``dYdX`` it is a plain ``Pipeline``. ``predict_gradient(X)``
+    returns gradients with respect to the raw inputs. Jacobians are known for
+    the transformers listed by
+    :func:`sklearn_gi.preprocessing.supported_transformers` and for any
+    transformer with a ``transform_jacobian(X)`` method; any other
+    transformer is a ``TypeError`` when gradients are given, raised before
+    anything is fitted.
+
+    Parameters
+    ----------
+    steps : list of (name, estimator) tuples
+        As in :class:`~sklearn.pipeline.Pipeline`; the last is a GI estimator.
+    transform_input, memory, verbose
+        As in :class:`~sklearn.pipeline.Pipeline` (the gradient path fits the
+        transformers in place, without ``memory`` caching).
+    gradient_mode : {"auto", "pullback", "jacobian"}, default="auto"
+        "auto" pulls back when the composed Jacobian is square and
+        invertible, else hands ``dZdX`` to the final estimator; "pullback"
+        requires the former; "jacobian" always does the latter.
+
+    Attributes
+    ----------
+    gradient_mode_ : str
+        What the last fit with gradients did: "pullback", "jacobian" or
+        "direct" (no transformers).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn.preprocessing import PolynomialFeatures, StandardScaler
+    >>> from sklearn_gi.linear_model import GIRidge
+    >>> from sklearn_gi.pipeline import make_gi_pipeline
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.normal(size=(4, 2)) * [1.0, 1000.0]
+    >>> y = X[:, 0] ** 2 + 1e-3 * X[:, 0] * X[:, 1]
+    >>> dYdX = np.column_stack([2 * X[:, 0] + 1e-3 * X[:, 1], 1e-3 * X[:, 0]])
+    >>> model = make_gi_pipeline(StandardScaler(), PolynomialFeatures(2), GIRidge(alpha=1e-9))
+    >>> model = model.fit(X, y, dYdX)
+    >>> X_test = rng.normal(size=(3, 2)) * [1.0, 1000.0]
+    >>> y_test = X_test[:, 0] ** 2 + 1e-3 * X_test[:, 0] * X_test[:, 1]
+    >>> bool(np.allclose(model.predict(X_test), y_test, atol=1e-6))
+    True
+    >>> model.predict_gradient(X_test).shape
+    (3, 2)
+    """
+
+    _parameter_constraints: dict = {
+        **Pipeline._parameter_constraints,
+        "gradient_mode": [StrOptions({"auto", "pullback", "jacobian"})],
+    }
+
+    def __init__(
+        self, steps, *, transform_input=None, memory=None, verbose=False, gradient_mode="auto"
+    ):
+        super().__init__(steps, transform_input=transform_input, memory=memory, verbose=verbose)
+        self.gradient_mode = gradient_mode
+
+    @_fit_context(prefer_skip_nested_validation=False)
+    def fit(self, X, y=None, dYdX=None, *, dZdX=None, **params):
+        """Fit the transformers, then the final estimator with chained gradients.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_inputs)
+            Raw inputs.
+        y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+        dYdX : array-like of shape (n_samples, n_inputs) or \
+                (n_samples, n_outputs, n_inputs), default=None
+            Gradients of ``y`` with respect to the raw inputs (NaN: unknown).
+        dZdX : array-like of shape (n_samples, n_inputs, n_raw) or (n_inputs, n_raw), \
+                default=None
+            When ``X`` is itself a feature map of rawer inputs: its Jacobian,
+            composed with the pipeline's; ``dYdX`` then refers to those inputs.
+        **params : dict
+            Other fit parameters, ``step__param`` style (or routed).
+
+        Returns
+        -------
+        self : GIPipeline
+        """
+        if dYdX is None:
+            if dZdX is not None:
+                raise ValueError("dZdX was given without dYdX: pass dYdX as well.")
+            return super().fit(X, y, **params)
+        self._validate_steps()
+        names, final = self.steps[-1]
+        if _is_passthrough(final) or "dYdX" not in inspect.signature(final.fit).parameters:
+            raise ValueError(
+                f"The final step {names!r} ({type(final).__name__}) does not take dYdX: "
+                "GIPipeline needs a GI estimator last."
+            )
+        head = [(name, step) for name, step in self.steps[:-1] if not _is_passthrough(step)]
+        for _, step in head:
+            check_known_jacobian(step)  # before fitting anything
+
+        n = _num_samples(X)
+        y_array = np.asarray(y)
+        k = 1 if y_array.ndim == 1 else y_array.shape[1]
+        J = None
+        if dZdX is not None:
+            values, n_raw = check_feature_jacobian(dZdX, n_samples=n, n_model_features=np.shape(X)[1])
+            J = Jacobian.from_array(values)
+        else:
+            n_raw = np.shape(X)[1]
+        G = check_gradient_targets(dYdX, n_samples=n, n_outputs=k, n_features=n_raw,
+                                   y_ndim=y_array.ndim)
+
+        step_params = self._step_fit_params(params)
+        Xt = X
+        for name, step in head:
+            X_in = Xt
+            Xt = step.fit_transform(X_in, y, **step_params.get(name, {}).get("fit_transform", {}))
+            step_jacobian = jacobian_of(step, X_in)
+            J = step_jacobian if J is None else J.then(step_jacobian)
+
+        final_params = dict(step_params.get(names, {}).get("fit", {}))
+        final_params.pop("dYdX", None)
+        final_params.pop("dZdX", None)
+        squeeze = y_array.ndim == 1
+
+        def shaped(gradient):
+            return gradient[:, 0, :] if squeeze else gradient
+
+        if J is None:
+            self.gradient_mode_ = "direct"
+            final.fit(Xt, y, dYdX=shaped(G), **final_params)
+            return self
+        pulled = None
+        if self.gradient_mode in ("auto", "pullback"):
+            pulled = J.pull_back(G)
+            if pulled is None and self.gradient_mode == "pullback":
+                raise ValueError(
+                    "gradient_mode='pullback' needs a square, invertible Jacobian of the "
+                    f"transformers; it is {J.shape_out_in[0]} x {J.shape_out_in[1]}"
+                    + (" and singular." if J.is_square() else ".")
+                    + " Use gradient_mode='auto' or 'jacobian'."
+                )
+        if pulled is not None:
+            self.gradient_mode_ = "pullback"
+            final.fit(Xt, y, dYdX=shaped(pulled), **final_params)
+        else:
+            self.gradient_mode_ = "jacobian"
+            final.fit(Xt, y, dYdX=shaped(G), dZdX=J.toarray(), **final_params)
+        return self
+
+    def _step_fit_params(self, params):
+        """``{step: {"fit": ..., "fit_transform": ...}}`` from routed or prefixed params."""
+        if _routing_enabled():
+            routed = process_routing(self, "fit", **params)
+            # the routed Bunch answers any name, so ask for each step's methods explicitly
+            return {
+                name: {
+                    "fit": dict(getattr(routed, name).get("fit", {})),
+                    "fit_transform": dict(getattr(routed, name).get("fit_transform", {})),
+                }
+                for name, _ in self.steps
+            }
+        split = {}
+        for key, value in params.items():
+            name, sep, param = key.partition("__")
+            if not sep or name not in dict(self.steps):
+                raise ValueError(
+                    f"Pipeline.fit does not accept the {key} parameter. Pass step parameters "
+                    "as step__param (e.g. giridge__sample_weight)."
+                )
+            bunch = split.setdefault(name, {"fit": {}, "fit_transform": {}})
+            bunch["fit"][param] = value
+            bunch["fit_transform"][param] = value
+        return split
+
+    def _raw_jacobian(self, X):
+        """Features ``Z`` and the composed :class:`Jacobian` ``dZ/dX`` (None: no transformers)."""
+        Xt, J = X, None
+        for _, step in self.steps[:-1]:
+            if _is_passthrough(step):
+                continue
+            step_jacobian = jacobian_of(step, Xt)
+            J = step_jacobian if J is None else J.then(step_jacobian)
+            Xt = step.transform(Xt)
+        return Xt, J
+
+    @available_if(_final_estimator_has("predict_gradient"))
+    def predict_gradient(self, X):
+        """Gradients of the prediction with respect to the raw inputs.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_inputs)
+
+        Returns
+        -------
+        gradient : ndarray of shape (n_samples, n_inputs) or \
+                (n_samples, n_outputs, n_inputs)
+        """
+        check_is_fitted(self)
+        Z, J = self._raw_jacobian(X)
+        gradient = np.asarray(self._final_estimator.predict_gradient(Z))
+        if J is None:
+            return gradient
+        squeeze = gradient.ndim == 2
+        chained = J.apply(gradient[:, None, :] if squeeze else gradient)
+        return chained[:, 0, :] if squeeze else chained
+
+
+def make_gi_pipeline(*steps, memory=None, transform_input=None, verbose=False,
+                     gradient_mode="auto"):
+    """Build a :class:`GIPipeline` from estimators, naming them automatically.
+
+    Examples
+    --------
+    >>> from sklearn.preprocessing import StandardScaler
+    >>> from sklearn_gi.linear_model import GIRidge
+    >>> from sklearn_gi.pipeline import make_gi_pipeline
+    >>> make_gi_pipeline(StandardScaler(), GIRidge()).steps[0][0]
+    'standardscaler'
+    """
+    return GIPipeline(_name_estimators(steps), memory=memory, transform_input=transform_input,
+                      verbose=verbose, gradient_mode=gradient_mode)

@@ -1,0 +1,200 @@
+"""GIPipeline: the chain rule through transformers."""
+
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn import config_context
+from sklearn.compose import ColumnTransformer
+from sklearn.decomposition import PCA
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.linear_model import Ridge
+from sklearn.model_selection import GridSearchCV, KFold
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import (
+    MinMaxScaler,
+    PolynomialFeatures,
+    QuantileTransformer,
+    SplineTransformer,
+    StandardScaler,
+)
+from sklearn.utils import estimator_html_repr
+
+from sklearn_gi.linear_model import GIRidge
+from sklearn_gi.neural_network import GIMLPRegressor
+from sklearn_gi.pipeline import GIPipeline, make_gi_pipeline
+from sklearn_gi.preprocessing import GIFunctionTransformer
+
+SCALES = np.array([1.0, 1000.0])
+
+
+def _quadratic(X):
+    x, z = X[:, 0], X[:, 1] / 1000.0
+    y = 1.0 + 2 * x - 3 * z + 0.5 * x**2 - x * z + 2 * z**2
+    G = np.column_stack([2 + x - z, (-3 - x + 4 * z) / 1000.0])
+    return y, G
+
+
+def test_quadratic_from_four_badly_scaled_samples():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(4, 2)) * SCALES
+    y, G = _quadratic(X)
+    model = make_gi_pipeline(StandardScaler(), PolynomialFeatures(2), GIRidge(alpha=1e-9))
+    model.fit(X, y, G)
+    assert model.gradient_mode_ == "jacobian"
+    X_test = rng.normal(size=(50, 2)) * SCALES
+    y_test, G_test = _quadratic(X_test)
+    np.testing.assert_allclose(model.predict(X_test), y_test, atol=1e-6)
+    np.testing.assert_allclose(model.predict_gradient(X_test) * SCALES, G_test * SCALES, atol=1e-6)
+
+
+def test_plain_pipeline_is_silently_wrong_and_gipipeline_is_right():
+    rng = np.random.default_rng(0)
+    scales = np.array([1.0, 100.0, 0.01])
+    coef = np.array([1.0, -2.0, 3.0]) / scales
+    X, X_test = rng.normal(size=(4, 3)) * scales, rng.normal(size=(100, 3)) * scales
+    G = np.tile(coef, (4, 1))
+    plain = make_pipeline(StandardScaler(), GIRidge(alpha=1e-6)).fit(X, X @ coef, giridge__dYdX=G)
+    gi = make_gi_pipeline(StandardScaler(), GIRidge(alpha=1e-6)).fit(X, X @ coef, G)
+    assert gi.gradient_mode_ == "pullback"
+    err_plain = np.sqrt(np.mean((plain.predict(X_test) - X_test @ coef) ** 2))
+    err_gi = np.sqrt(np.mean((gi.predict(X_test) - X_test @ coef) ** 2))
+    assert err_plain > 1.0 and err_gi < 1e-6, (err_plain, err_gi)
+    np.testing.assert_allclose(gi.predict_gradient(X_test), np.tile(coef, (100, 1)), rtol=1e-6)
+
+
+@pytest.mark.parametrize("mode", ["auto", "pullback", "jacobian"])
+def test_gradient_modes_agree_on_exact_data(mode):
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(3, 2)) * SCALES
+    coef = np.array([2.0, -0.001])
+    model = make_gi_pipeline(StandardScaler(), PCA(2), GIRidge(alpha=1e-10), gradient_mode=mode)
+    model.fit(X, X @ coef + 1, np.tile(coef, (3, 1)))
+    assert model.gradient_mode_ == ("jacobian" if mode == "jacobian" else "pullback")
+    np.testing.assert_allclose(model.predict_gradient(X), np.tile(coef, (3, 1)), rtol=1e-6)
+
+
+def test_pullback_needs_an_invertible_square_jacobian():
+    X = np.random.default_rng(0).normal(size=(5, 2))
+    model = make_gi_pipeline(PolynomialFeatures(2), GIRidge(), gradient_mode="pullback")
+    with pytest.raises(ValueError, match="square, invertible Jacobian.*6 x 2"):
+        model.fit(X, X.sum(axis=1), np.ones((5, 2)))
+    # clipping zeroes the Jacobian out of range: auto falls back to dZdX
+    clip = make_gi_pipeline(MinMaxScaler(clip=True), GIRidge())
+    X_fit = np.vstack([X, [[0.0, 0.0]]])
+    assert clip.fit(X_fit, X_fit.sum(axis=1), np.ones((6, 2))).gradient_mode_ == "pullback"
+
+
+def test_unknown_transformer_fails_before_fitting_anything():
+    X = np.random.default_rng(0).normal(size=(6, 2))
+    quantile = QuantileTransformer(n_quantiles=6)
+    scaler = StandardScaler()
+    model = make_gi_pipeline(scaler, quantile, GIRidge())
+    with pytest.raises(TypeError, match="QuantileTransformer has no known Jacobian.*Supported"):
+        model.fit(X, X.sum(axis=1), np.ones((6, 2)))
+    assert not hasattr(scaler, "scale_") and not hasattr(quantile, "quantiles_")
+    # values only: a plain Pipeline, any transformer
+    model.fit(X, X.sum(axis=1))
+    with pytest.raises(TypeError, match="QuantileTransformer has no known Jacobian"):
+        model.predict_gradient(X)
+
+
+def test_without_gradients_it_is_a_plain_pipeline():
+    X = np.random.default_rng(0).normal(size=(10, 2))
+    y = X.sum(axis=1) ** 2
+    gi = make_gi_pipeline(PolynomialFeatures(2), GIRidge(alpha=0.1)).fit(X, y)
+    plain = make_pipeline(PolynomialFeatures(2), GIRidge(alpha=0.1)).fit(X, y)
+    np.testing.assert_allclose(gi.predict(X), plain.predict(X))
+
+
+def test_predict_gradient_matches_finite_differences_through_splines_and_functions():
+    rng = np.random.default_rng(0)
+    X = rng.uniform(0.5, 2, size=(30, 2))
+    y = np.sin(3 * X[:, 0]) * np.log(X[:, 1])
+    G = np.column_stack([3 * np.cos(3 * X[:, 0]) * np.log(X[:, 1]), np.sin(3 * X[:, 0]) / X[:, 1]])
+    model = make_gi_pipeline(GIFunctionTransformer(np.log, np.exp, derivative=lambda X: 1 / X),
+                             SplineTransformer(n_knots=5), GIRidge(alpha=1e-6))
+    model.fit(X, y, G)
+    grad = model.predict_gradient(X[:5])
+    eps = 1e-6
+    for m in range(2):
+        step = np.zeros(2)
+        step[m] = eps
+        fd = (model.predict(X[:5] + step) - model.predict(X[:5] - step)) / (2 * eps)
+        np.testing.assert_allclose(grad[:, m], fd, rtol=1e-5, atol=1e-7)
+
+
+def test_mlp_in_pipelines_both_modes():
+    rng = np.random.default_rng(0)
+    X = rng.uniform(-1, 1, (30, 2)) * SCALES
+    y = np.sin(2 * X[:, 0]) + np.cos(2 * X[:, 1] / 1000)
+    G = np.column_stack([2 * np.cos(2 * X[:, 0]), -2 * np.sin(2 * X[:, 1] / 1000) / 1000])
+    X_test = rng.uniform(-1, 1, (300, 2)) * SCALES
+    y_test = np.sin(2 * X_test[:, 0]) + np.cos(2 * X_test[:, 1] / 1000)
+    kw = dict(hidden_layer_sizes=(16, 16), max_iter=200, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        pulled = make_gi_pipeline(MinMaxScaler(), GIMLPRegressor(**kw)).fit(X, y, G)
+        chained = make_gi_pipeline(PCA(2), GIMLPRegressor(**kw), gradient_mode="jacobian").fit(X, y, G)
+        values = make_gi_pipeline(MinMaxScaler(), GIMLPRegressor(**kw)).fit(X, y)
+    errors = [np.sqrt(np.mean((m.predict(X_test) - y_test) ** 2)) for m in (pulled, chained, values)]
+    assert pulled.gradient_mode_ == "pullback" and chained.gradient_mode_ == "jacobian"
+    assert max(errors[:2]) < 0.5 * errors[2], errors
+    assert pulled.predict_gradient(X_test[:3]).shape == (3, 2)
+
+
+@pytest.mark.parametrize("routing", [False, True])
+def test_grid_search_over_pipeline_parameters(routing):
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(6, 2)) * SCALES  # 4 training rows per fold: values alone cannot fit
+    y, G = _quadratic(X)
+    pipe = make_gi_pipeline(StandardScaler(), PolynomialFeatures(), GIRidge(alpha=1e-9))
+    grid = {"polynomialfeatures__degree": [1, 2, 3], "giridge__gradient_weight": [0.0, 1.0]}
+    with config_context(enable_metadata_routing=routing):
+        search = GridSearchCV(pipe, grid, cv=KFold(3, shuffle=True, random_state=0),
+                              scoring="neg_mean_squared_error").fit(X, y, dYdX=G)
+    assert search.best_params_["polynomialfeatures__degree"] >= 2
+    assert search.best_params_["giridge__gradient_weight"] == 1.0
+    assert search.best_score_ > -1e-10
+    without = search.cv_results_["mean_test_score"][
+        [p["giridge__gradient_weight"] == 0.0 and p["polynomialfeatures__degree"] == 2
+         for p in search.cv_results_["params"]]]
+    assert without[0] < -1e-3  # the same pipeline on values alone
+
+
+def test_step_parameters_and_final_step_checks():
+    X = np.random.default_rng(0).normal(size=(6, 2))
+    y, G = X.sum(axis=1), np.ones((6, 2))
+    weights = np.array([0, 1, 1, 1, 1, 1.0])
+    model = make_gi_pipeline(StandardScaler(), GIRidge(alpha=1e-9))
+    model.fit(X, y, G, giridge__sample_weight=weights)
+    with pytest.raises(ValueError, match="does not accept the sample_weight parameter"):
+        model.fit(X, y, G, sample_weight=weights)
+    with pytest.raises(ValueError, match="final step 'ridge' .* does not take dYdX"):
+        make_gi_pipeline(StandardScaler(), Ridge()).fit(X, y, G)
+    with pytest.raises(ValueError, match=r"expected \(n_samples, n_features\) = \(6, 2\)"):
+        model.fit(X, y, np.ones((6, 3)))
+
+
+def test_dataframes_keep_feature_names_and_column_transformer():
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame(rng.normal(size=(8, 3)) * [1, 10, 100], columns=["a", "b", "c"])
+    coef = np.array([1.0, 0.5, -0.01])
+    y, G = X.to_numpy() @ coef, np.tile(coef, (8, 1))
+    ct = ColumnTransformer([("scale", StandardScaler(), ["a", "c"])], remainder="passthrough")
+    model = make_gi_pipeline(ct, GIRidge(alpha=1e-9)).fit(X, y, G)
+    assert list(model.feature_names_in_) == ["a", "b", "c"]
+    assert list(model[:-1].get_feature_names_out()) == ["scale__a", "scale__c", "remainder__b"]
+    np.testing.assert_allclose(model.predict_gradient(X), G, rtol=1e-6)
+    assert "GIPipeline" in estimator_html_repr(model)
+
+
+def test_three_dimensional_gradients_multi_output():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(5, 2)) * SCALES
+    W = np.array([[1.0, 2.0], [0.001, -0.002]])
+    Y, G = X @ W, np.broadcast_to(W.T, (5, 2, 2)).copy()
+    model = make_gi_pipeline(StandardScaler(), GIRidge(alpha=1e-10)).fit(X, Y, G)
+    np.testing.assert_allclose(model.predict_gradient(X), G, rtol=1e-6)
+    assert isinstance(model, GIPipeline)
