@@ -116,6 +116,8 @@ class GITransformedTargetRegressor(TransformedTargetRegressor):
         self._validate_params()
         if self.transformer is not None:
             check_known_jacobian(self.transformer)
+        elif self.func is not None and self.func_derivative is None:
+            raise ValueError("func_derivative is required with func when dYdX is given.")
         y = check_array(y, input_name="y", ensure_2d=False, dtype="numeric")
         y_2d = y.reshape(-1, 1) if y.ndim == 1 else y
         G = check_gradient_targets(
