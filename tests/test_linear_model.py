@@ -346,7 +346,8 @@ def test_grid_search_routes_and_slices_gradients(rng):
 @pytest.mark.parametrize(
     "make_bad, match",
     [
-        (lambda G: G.T, r"dYdX has shape \(4, 30\), expected \(n_samples, n_features\) = \(30, 4\).*transposed"),
+        (lambda G: G.T,
+         r"dYdX has shape \(4, 30\), expected \(n_samples, n_features\) = \(30, 4\).*transposed"),
         (lambda G: G[:, :3], r"expected \(n_samples, n_features\) = \(30, 4\)"),
         (lambda G: G[:20], r"dYdX has shape \(20, 4\)"),
         (lambda G: G[:, None, :].repeat(2, 1), r"Got 3 dimensions, expected 2"),

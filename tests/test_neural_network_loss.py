@@ -67,7 +67,8 @@ def test_gradient_information_beats_values_alone_on_a_tiny_problem():
     def train(use_gradients):
         torch.manual_seed(0)
         net = torch.nn.Sequential(
-            torch.nn.Linear(1, 32), torch.nn.Tanh(), torch.nn.Linear(32, 32), torch.nn.Tanh(), torch.nn.Linear(32, 1)
+            torch.nn.Linear(1, 32), torch.nn.Tanh(), torch.nn.Linear(32, 32), torch.nn.Tanh(),
+            torch.nn.Linear(32, 1),
         ).double()
         opt = torch.optim.LBFGS(net.parameters(), max_iter=300, line_search_fn="strong_wolfe")
 

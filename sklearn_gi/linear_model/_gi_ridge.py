@@ -71,7 +71,6 @@ class _BaseGIRidge(_BaseGILinear):
         return self
 
 
-
 class GIRidge(_BaseGIRidge):
     """Ridge regression fitted to values and input-gradients (Sobolev least squares).
 
@@ -168,6 +167,7 @@ class GIRidge(_BaseGIRidge):
 
     def _penalty(self):
         return self.alpha
+
 
 class GILinearRegression(_BaseGIRidge):
     """Least squares on values and input-gradients, without a coefficient penalty.

@@ -5,10 +5,11 @@ import math
 import torch
 from torch import nn
 
-# Derivatives of the activations, written with
-# differentiable torch ops so that autograd can back-propagate a loss on the
-# Jacobian into the weights.
+# Derivatives of the activations, written with differentiable torch ops so
+# that autograd can back-propagate a loss on the Jacobian into the weights.
 # The activation value h = act(z) is passed in too, to be reused.
+
+
 def _tanh_derivative(z, h):
     return 1.0 - h * h
 
