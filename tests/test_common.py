@@ -46,6 +46,7 @@ def test_sklearn_estimator_checks(estimator, check):
 GI_ESTIMATORS = [
     GIRidge(alpha=1e-6),
     GILinearRegression(),
+    RidgeGradient(alpha=1e-6),
     GIMLPRegressor(hidden_layer_sizes=(16,), max_iter=100, random_state=0),
     make_gi_pipeline(StandardScaler(), GIRidge(alpha=1e-6)),
     GITransformedTargetRegressor(GIRidge(alpha=1e-6), transformer=StandardScaler()),
