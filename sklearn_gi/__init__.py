@@ -8,6 +8,7 @@ __version__ = "0.1.0.dev0"
 
 from .linear_model import GILinearRegression, GIRidge, RidgeGradient
 from .compose import GITransformedTargetRegressor
+from .model_selection import GIComplexitySearchCV
 from .neural_network import GIMLPRegressor
 from .pipeline import GIPipeline, make_gi_pipeline
 
@@ -19,5 +20,6 @@ __all__ = [
     "GIPipeline",
     "make_gi_pipeline",
     "GITransformedTargetRegressor",
+    "GIComplexitySearchCV",
     "__version__",
 ]

@@ -1,0 +1,6 @@
+"""Model selection with gradient information: complexity bounds from the GI gap."""
+
+from ._complexity_search import GIComplexitySearchCV, gap_bound_index
+from ._plot import ComplexityCurveDisplay
+
+__all__ = ["GIComplexitySearchCV", "gap_bound_index", "ComplexityCurveDisplay"]
