@@ -52,7 +52,7 @@ def data():
 
 def test_gap_rule():
     assert gap_bound_index([0.5, 0.8, 0.9, 0.88], [0.3, 0.7, 0.85, 0.9]) == 3  # flips
-    # closes (within 1%) for two steps: the first of them
+    # closes (shrinks to 10% of its largest value) for two steps: the first of them
     assert gap_bound_index([0.5, 0.8, 0.9, 0.91, 0.92], [0.3, 0.7, 0.895, 0.905, 0.9]) == 2
     # never flips nor closes: the smallest gap (delta_min)
     assert gap_bound_index([0.5, 0.9, 0.8], [0.3, 0.5, 0.7]) == 2

@@ -46,7 +46,7 @@ class _GradientSwitch(MetaEstimatorMixin, RegressorMixin, BaseEstimator):
         return self.estimator_.score(X, y, sample_weight=sample_weight)
 
 
-def gap_bound_index(gi_scores, baseline_scores, *, gap_tol=0.01, patience=2, complete=True):
+def gap_bound_index(gi_scores, baseline_scores, *, gap_tol=0.1, patience=2, complete=True):
     """Index of the upper bound on useful complexity, or None if not established yet.
 
     Candidates are in increasing complexity; scores are greater-is-better.
@@ -57,7 +57,8 @@ def gap_bound_index(gi_scores, baseline_scores, *, gap_tol=0.01, patience=2, com
     1. the first later candidate where the gap is ``<= 0`` (the GI model no
        longer wins) is the bound;
     2. else the first of ``patience`` consecutive candidates whose gap has
-       closed, ``gap <= gap_tol * |baseline_score|``;
+       closed: shrunk to ``gap <= gap_tol * (largest gap so far)``, which
+       is scale-free for any scorer;
     3. else, once every candidate is scored (``complete``), the candidate with
        the smallest gap among those from the first win on (McDonagh and
        Chen's delta_min; over all candidates if the GI model never wins).
@@ -81,12 +82,12 @@ def gap_bound_index(gi_scores, baseline_scores, *, gap_tol=0.01, patience=2, com
     if len(wins) == 0:
         return int(np.argmin(np.abs(gap))) if complete and len(gap) else None
     start = wins[0]
-    closed = gap <= gap_tol * np.abs(base)
-    run = 0
+    run, peak = 0, 0.0
     for i in range(start, len(gap)):
         if gap[i] <= 0:
             return i
-        run = run + 1 if closed[i] else 0
+        peak = max(peak, gap[i])
+        run = run + 1 if gap[i] <= gap_tol * peak else 0
         if run >= patience:
             return i - patience + 1
     if complete:
@@ -127,9 +128,9 @@ class GIComplexitySearchCV(BaseSearchCV):
         Stop each combination's scan once its bound is established.
     complexity_param : str or None, default=None
         The key of ``param_grid`` that is the complexity; None: the first key.
-    gap_tol : float, default=0.01
-        The gap has closed when ``gi_score - baseline_score <= gap_tol *
-        |baseline_score|``.
+    gap_tol : float, default=0.1
+        The gap has closed when ``gi_score - baseline_score`` has shrunk to at
+        most ``gap_tol`` times the largest gap seen at lower complexity.
     patience : int, default=2
         Consecutive closed candidates that establish the bound.
     verbose : int, default=0
@@ -194,7 +195,7 @@ class GIComplexitySearchCV(BaseSearchCV):
         refit=True,
         early_exit=True,
         complexity_param=None,
-        gap_tol=0.01,
+        gap_tol=0.1,
         patience=2,
         verbose=0,
         pre_dispatch="2*n_jobs",
