@@ -9,6 +9,7 @@ import argparse
 import time
 
 from . import (
+    complexity_search,
     linear_sample_efficiency,
     linear_speed,
     mcdonagh_2d,
@@ -33,6 +34,7 @@ def main(argv=None):
         mlp_sobolev_functions.main(["--seeds", "3"])
         mcdonagh_2d.main(["--seeds", "5"])
         mlp_overhead.main(["--repeats", "5"])
+        complexity_search.main([])
     else:
         set_results_dir(QUICK_RESULTS)
         linear_sample_efficiency.main(["--seeds", "3", "--n-train", "5", "10", "20"])

@@ -54,8 +54,9 @@ def test_gap_rule():
     assert gap_bound_index([0.5, 0.8, 0.9, 0.88], [0.3, 0.7, 0.85, 0.9]) == 3  # flips
     # closes (shrinks to 10% of its largest value) for two steps: the first of them
     assert gap_bound_index([0.5, 0.8, 0.9, 0.91, 0.92], [0.3, 0.7, 0.895, 0.905, 0.9]) == 2
-    # never flips nor closes: the smallest gap (delta_min)
-    assert gap_bound_index([0.5, 0.9, 0.8], [0.3, 0.5, 0.7]) == 2
+    # never flips nor closes: the grid does not reach the bound
+    assert gap_bound_index([0.5, 0.9, 0.8], [0.3, 0.5, 0.6]) == 2
+    assert gap_bound_index([0.1, 0.2], [0.3, 0.4]) == 1
     # a too-simple model that GI hurts says nothing yet; the bound comes after the first win
     assert gap_bound_index([0.1, 0.6, 0.7, 0.6], [0.2, 0.5, 0.6, 0.65]) == 3
     assert gap_bound_index([0.1, 0.6], [0.2, 0.5], complete=False) is None
@@ -156,3 +157,17 @@ def test_runs_under_a_dask_cluster(data):
             search = GIComplexitySearchCV(Scripted(), {"complexity": list(range(1, 9))},
                                           cv=KFold(3), n_jobs=2).fit(X, y, dYdX=G)
     assert search.upper_bound_ == {"complexity": 5} and search.best_params_ == {"complexity": 4}
+
+
+def test_gallery_example_runs(tmp_path):
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "doc" / "examples" / "plot_complexity_bound.py"
+    spec = importlib.util.spec_from_file_location("plot_complexity_bound", path)
+    example = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(example)
+    search = example.main(etas=(1, 2), max_iter=30, n_samples=20,
+                          output=str(tmp_path / "bound.png"))
+    assert (tmp_path / "bound.png").stat().st_size > 10_000
+    assert search.n_candidates_evaluated_ <= 2

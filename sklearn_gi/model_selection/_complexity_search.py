@@ -59,9 +59,10 @@ def gap_bound_index(gi_scores, baseline_scores, *, gap_tol=0.1, patience=2, comp
     2. else the first of ``patience`` consecutive candidates whose gap has
        closed: shrunk to ``gap <= gap_tol * (largest gap so far)``, which
        is scale-free for any scorer;
-    3. else, once every candidate is scored (``complete``), the candidate with
-       the smallest gap among those from the first win on (McDonagh and
-       Chen's delta_min; over all candidates if the GI model never wins).
+    3. else, once every candidate is scored (``complete``), the last
+       candidate: the grid does not reach the bound, and nothing can be
+       pruned. (McDonagh and Chen's notebook took the smallest gap here, which
+       can fall below the useful complexity when the gap grows with it.)
 
     Rules 1 and 2 only look at the candidates up to the bound (plus the
     patience window), so stopping the search as soon as they fire gives the
@@ -80,7 +81,7 @@ def gap_bound_index(gi_scores, baseline_scores, *, gap_tol=0.1, patience=2, comp
     gap = gi - base
     wins = np.flatnonzero(gap > 0)
     if len(wins) == 0:
-        return int(np.argmin(np.abs(gap))) if complete and len(gap) else None
+        return len(gap) - 1 if complete and len(gap) else None
     start = wins[0]
     run, peak = 0, 0.0
     for i in range(start, len(gap)):
@@ -90,9 +91,7 @@ def gap_bound_index(gi_scores, baseline_scores, *, gap_tol=0.1, patience=2, comp
         run = run + 1 if gap[i] <= gap_tol * peak else 0
         if run >= patience:
             return i - patience + 1
-    if complete:
-        return int(start + np.argmin(np.abs(gap[start:])))
-    return None
+    return len(gap) - 1 if complete else None
 
 
 class GIComplexitySearchCV(BaseSearchCV):
