@@ -175,6 +175,10 @@ def test_step_parameters_and_final_step_checks():
         make_gi_pipeline(StandardScaler(), Ridge()).fit(X, y, G)
     with pytest.raises(ValueError, match=r"expected \(n_samples, n_features\) = \(6, 2\)"):
         model.fit(X, y, np.ones((6, 3)))
+    with pytest.raises(ValueError, match="transform_input .* not supported when fitting with dYdX"):
+        make_gi_pipeline(StandardScaler(), GIRidge(), transform_input=["dYdX"]).fit(X, y, G)
+    with pytest.warns(UserWarning, match="does not cache"):
+        make_gi_pipeline(StandardScaler(), GIRidge(), memory="/tmp/gi-cache").fit(X, y, G)
 
 
 def test_dataframes_keep_feature_names_and_column_transformer():

@@ -1,6 +1,7 @@
 """GIPipeline: a Pipeline that carries input-gradients through its transformers."""
 
 import inspect
+import warnings
 
 import numpy as np
 from sklearn.base import _fit_context
@@ -127,6 +128,17 @@ class GIPipeline(Pipeline):
                 raise ValueError("dZdX was given without dYdX: pass dYdX as well.")
             return super().fit(X, y, **params)
         self._validate_steps()
+        if self.transform_input is not None:
+            raise ValueError(
+                "transform_input pushes metadata through the transformers' values, not their "
+                "Jacobians; it is not supported when fitting with dYdX."
+            )
+        if self.memory is not None:
+            warnings.warn(
+                "GIPipeline does not cache transformers (memory) when fitting with dYdX.",
+                UserWarning,
+                stacklevel=2,
+            )
         names, final = self.steps[-1]
         if _is_passthrough(final) or "dYdX" not in inspect.signature(final.fit).parameters:
             raise ValueError(
