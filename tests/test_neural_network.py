@@ -392,3 +392,22 @@ def test_cuda_training_and_cpu_prediction(sin_data, monkeypatch):
         restored = pickle.load(io.BytesIO(payload))
     assert next(restored.net_.module_.parameters()).device.type == "cpu"
     np.testing.assert_allclose(restored.predict(X_test), cpu_reference, rtol=1e-5, atol=1e-9)
+
+
+def test_sample_weights_equal_repeated_samples_and_zero_weights_drop_samples(rng):
+    X = rng.uniform(-1, 1, (12, 2))
+    y, G = np.sin(2 * X).sum(axis=1), 2 * np.cos(2 * X)
+    kw = dict(hidden_layer_sizes=(8,), max_iter=20, random_state=0)
+    weights = np.r_[np.full(6, 2.0), np.ones(6)]
+    weighted = GIMLPRegressor(**kw).fit(X, y, G, sample_weight=weights)
+    repeated = GIMLPRegressor(**kw).fit(np.r_[X[:6], X], np.r_[y[:6], y], np.r_[G[:6], G])
+    np.testing.assert_allclose(weighted.x_mean_, repeated.x_mean_)
+    np.testing.assert_allclose(weighted.y_scale_, repeated.y_scale_)
+    np.testing.assert_allclose(weighted.predict(X), repeated.predict(X), rtol=1e-5, atol=1e-6)
+    y_bad = y.copy()
+    y_bad[:3] = 100.0  # outliers with zero weight are ignored
+    zero = GIMLPRegressor(**kw).fit(X, y_bad, G, sample_weight=np.r_[np.zeros(3), np.ones(9)])
+    dropped = GIMLPRegressor(**kw).fit(X[3:], y[3:], G[3:])
+    np.testing.assert_allclose(zero.predict(X), dropped.predict(X), rtol=1e-5, atol=1e-6)
+    with pytest.raises(ValueError, match="sample_weight must be non-negative"):
+        GIMLPRegressor(**kw).fit(X, y, G, sample_weight=-weights)

@@ -13,7 +13,7 @@ from sklearn.base import BaseEstimator, MultiOutputMixin, RegressorMixin, _fit_c
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
 from ..utils._validation import check_feature_jacobian, check_gradient_targets
 from ._device import resolve_device
@@ -66,6 +66,13 @@ def _scale(values):
     """Standard deviations with zeros replaced by one (constant columns)."""
     values = np.asarray(values, dtype=np.float64)
     return np.where(values > 0, values, 1.0)
+
+
+def _weighted_moments(A, weights):
+    """Column means and scales (standard deviations, zeros replaced by one)."""
+    mean = np.average(A, axis=0, weights=weights).astype(np.float64)
+    variance = np.average((A - mean) ** 2, axis=0, weights=weights)
+    return mean, _scale(np.sqrt(variance))
 
 
 class GIMLPRegressor(MultiOutputMixin, RegressorMixin, BaseEstimator):
@@ -262,7 +269,7 @@ class GIMLPRegressor(MultiOutputMixin, RegressorMixin, BaseEstimator):
 
     # ------------------------------------------------------------------ fit
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y, dYdX=None, *, dZdX=None):
+    def fit(self, X, y, dYdX=None, *, dZdX=None, sample_weight=None):
         """Fit the network to values and, when given, input-gradients.
 
         Parameters
@@ -281,6 +288,9 @@ class GIMLPRegressor(MultiOutputMixin, RegressorMixin, BaseEstimator):
             Jacobian of the features ``X`` with respect to the raw inputs that
             ``dYdX`` refers to (chain rule); e.g. from
             :func:`sklearn_gi.preprocessing.transform_jacobian`.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Per-sample weights of the value and gradient errors (and of the
+            internal standardization).
 
         Returns
         -------
@@ -293,6 +303,11 @@ class GIMLPRegressor(MultiOutputMixin, RegressorMixin, BaseEstimator):
         Y = y.reshape(n, -1).astype(X.dtype, copy=False)
         k = Y.shape[1]
         hidden = self._hidden_sizes()
+        weights = None
+        if sample_weight is not None:
+            weights = _check_sample_weight(sample_weight, X, dtype=np.float64)
+            if np.any(weights < 0) or weights.sum() <= 0:
+                raise ValueError("sample_weight must be non-negative with a positive sum.")
 
         J = None
         if dZdX is not None:
@@ -330,11 +345,11 @@ class GIMLPRegressor(MultiOutputMixin, RegressorMixin, BaseEstimator):
         self._y_ndim = y.ndim
 
         # Standardize; gradients become d(y/sy)/d(x/sx) = dYdX * sx / sy.
-        self.x_mean_ = X.mean(axis=0, dtype=np.float64)
-        self.x_scale_ = _scale(X.std(axis=0, dtype=np.float64))
-        self.y_mean_ = Y.mean(axis=0, dtype=np.float64)
-        self.y_scale_ = _scale(Y.std(axis=0, dtype=np.float64))
+        self.x_mean_, self.x_scale_ = _weighted_moments(X, weights)
+        self.y_mean_, self.y_scale_ = _weighted_moments(Y, weights)
         data = self._training_data(X, Y, G, J)
+        if weights is not None:
+            data.weights = torch.as_tensor(weights, device=self.device_, dtype=data.X.dtype)
 
         random_state = check_random_state(self.random_state)
         init_seed, torch_seed = random_state.randint(np.iinfo(np.int32).max, size=2)

@@ -74,17 +74,28 @@ def chain_feature_jacobian(jac, feature_jacobian):
     return jac @ feature_jacobian
 
 
-def masked_squared_error(prediction, target, mask=None, n_known=None):
+def masked_squared_error(prediction, target, mask=None, n_known=None, *, weights=None):
     """Mean of ``(prediction - target)**2`` over the entries where ``mask`` is True.
 
     ``target`` must hold finite numbers where ``mask`` is False (e.g. zeros).
+    ``weights`` (one per sample, the first axis) make it a weighted mean.
     """
     sq = (prediction - target) ** 2
+    if weights is not None:
+        w = weights.reshape((-1,) + (1,) * (sq.ndim - 1)).expand_as(sq)
+        if mask is not None:
+            w = w * mask
+        return (sq * w).sum() / w.sum().clamp(min=torch.finfo(sq.dtype).tiny)
     if mask is None:
         return sq.mean()
     if n_known is None:
         n_known = mask.sum().clamp(min=1)
     return (sq * mask).sum() / n_known
+
+
+def weighted_mean_squared_error(prediction, target, weights=None):
+    """Mean squared error, weighted per sample (the first axis) when ``weights`` is given."""
+    return masked_squared_error(prediction, target, weights=weights)
 
 
 def sobolev_loss(

@@ -16,6 +16,7 @@ from ._sobolev_loss import (
     masked_squared_error,
     model_jacobian,
     random_unit_projections,
+    weighted_mean_squared_error,
 )
 
 
@@ -31,14 +32,17 @@ class SobolevData:
     mask : torch.Tensor of bool, shape (n, k, d), or None
         True where a partial is known; None when all are.
     feature_jacobian : torch.Tensor of shape (p, d) or (n, p, d), or None
+    weights : torch.Tensor of shape (n,) or None
+        Sample weights; None weighs every sample equally.
     """
 
-    def __init__(self, X, y, gradients=None, mask=None, feature_jacobian=None):
+    def __init__(self, X, y, gradients=None, mask=None, feature_jacobian=None, weights=None):
         self.X = X
         self.y = y
         self.gradients = gradients
         self.mask = mask
         self.feature_jacobian = feature_jacobian
+        self.weights = weights
 
     def __len__(self):
         return self.X.shape[0]
@@ -54,6 +58,7 @@ class SobolevData:
             None if self.gradients is None else self.gradients[index],
             None if self.mask is None else self.mask[index],
             J,
+            None if self.weights is None else self.weights[index],
         )
 
 
@@ -200,7 +205,7 @@ class SobolevNet(NeuralNet):
         X = data.X
         if data.gradients is None or self.gradient_weight == 0:
             out = self.module_(X)
-            loss = torch.mean((out - data.y) ** 2)
+            loss = weighted_mean_squared_error(out, data.y, data.weights)
         else:
             projections = None
             target, mask = data.gradients, data.mask
@@ -211,8 +216,9 @@ class SobolevNet(NeuralNet):
                     mask = mask.all(dim=1, keepdim=True).expand_as(target)
             out, jac = model_jacobian(self.module_, X, projections=projections, create_graph=training)
             jac = chain_feature_jacobian(jac, data.feature_jacobian)
-            loss = torch.mean((out - data.y) ** 2) + self.gradient_weight * masked_squared_error(
-                jac, target, mask
+            loss = weighted_mean_squared_error(out, data.y, data.weights)
+            loss = loss + self.gradient_weight * masked_squared_error(
+                jac, target, mask, weights=data.weights
             )
         if self.alpha:
             penalty = sum((layer.weight**2).sum() for layer in self.module_.layers)
