@@ -1,11 +1,15 @@
-"""Run the benchmark suite: ``python -m benchmarks [--full]``.
+"""The benchmark suite: ``python -m benchmarks [--full] [suite options]``.
 
-The default is a quick run (about two minutes on 2 CPU cores) that prints every
-table and writes them to ``benchmarks/results/quick/``; ``--full`` runs the
-sizes of the committed tables in ``benchmarks/results/``.
+The default is the quick comparison of GI estimators against standard
+regressors and the gradient-enhanced peers (a few minutes on 2 CPU cores; see
+``benchmarks/suite.py`` for the options ``--problems``, ``--models``,
+``--n-train``, ``--seeds``). It prints the table and writes it, with plots, to
+``benchmarks/results/quick/``. ``--full`` runs the full suite and every
+specialised benchmark, regenerating the committed tables in
+``benchmarks/results/``.
 """
 
-import argparse
+import sys
 import time
 
 from . import (
@@ -16,18 +20,23 @@ from . import (
     mlp_overhead,
     mlp_sobolev_functions,
     ridge_gradient_sin,
+    suite,
 )
 from ._report import QUICK_RESULTS, RESULTS, machine, set_results_dir
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--full", action="store_true", help="full sizes (minutes)")
-    args = parser.parse_args(argv)
-    print(f"sklearn-gi benchmarks ({'full' if args.full else 'quick'}) on {machine()}")
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if "-h" in argv or "--help" in argv:
+        print(__doc__)
+        return suite.main(["--help"])
+    full = "--full" in argv
+    argv = [a for a in argv if a != "--full"]
+    print(f"sklearn-gi benchmarks ({'full' if full else 'quick'}) on {machine()}")
     start = time.perf_counter()
-    if args.full:
+    if full:
         set_results_dir(RESULTS)
+        suite.main(argv + ["--memory"])
         linear_sample_efficiency.main(["--seeds", "5"])
         linear_speed.main(["--n-train", "1000", "10000", "100000", "200000", "1000000"])
         ridge_gradient_sin.main([])
@@ -37,12 +46,7 @@ def main(argv=None):
         complexity_search.main([])
     else:
         set_results_dir(QUICK_RESULTS)
-        linear_sample_efficiency.main(["--seeds", "3", "--n-train", "5", "10", "20"])
-        linear_speed.main(["--n-train", "1000", "10000", "100000"])
-        ridge_gradient_sin.main(["--n-train", "10", "14", "20", "--draws", "20"])
-        mlp_sobolev_functions.main(["--n-train", "20", "--seeds", "1"])
-        mcdonagh_2d.main(["--seeds", "1", "--protocols", "default"])
-        mlp_overhead.main(["--epochs", "200", "--repeats", "2"])
+        suite.main(["--quick"] + argv)
     print(f"\nDone in {time.perf_counter() - start:.0f} s.")
 
 

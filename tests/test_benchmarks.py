@@ -59,3 +59,26 @@ def test_mcdonagh_benchmark_loads_the_papers_setting():
     assert X.shape == (50, 2) and Y.shape == (50, 10) and G.shape == (50, 10, 2)
     assert X_test.shape == (1000, 2) and Y_test.shape == (1000, 10)
     assert mcdonagh_2d.model("paper", 0).get_params()["hidden_layer_sizes"] == (144,) * 4
+
+
+def test_suite_rows_summary_and_plots(tmp_path):
+    import importlib.util
+
+    from benchmarks import suite
+
+    models = ["GIRidge-poly", "GIRidge-poly (values only)", "Ridge-poly", "HistGradientBoosting",
+              "jenn"]
+    rows, parity = suite.run(["booth"], models, [8], [0, 1], n_test=200, progress=False)
+    table = {r["model"]: r for r in suite.summarize(rows)}
+    # 8 samples of booth, degree-4 features (15): values alone cannot fit them, gradients can
+    # (measured NRMSE 7e-5 vs 16.5)
+    assert table["GIRidge-poly"]["nrmse"] < 1e-3
+    assert table["GIRidge-poly (values only)"]["nrmse"] > 100 * table["GIRidge-poly"]["nrmse"]
+    assert table["GIRidge-poly"]["seeds"] == 2 and table["GIRidge-poly"]["grad_rmse"] < 0.05
+    assert np.isnan(table["HistGradientBoosting"]["grad_rmse"])
+    # a peer that is not installed is skipped with a message, never a crash
+    assert ("jenn" in table) == (importlib.util.find_spec("jenn") is not None)
+    paths = suite.plot(suite.summarize(rows), parity, tmp_path)
+    assert [p.name for p in paths] == ["suite_error_vs_n.png", "suite_parity.png"]
+    assert all(p.stat().st_size > 5000 for p in paths)
+    assert "booth n=8: best GI = GIRidge-poly" in suite.headline(suite.summarize(rows))
