@@ -323,7 +323,7 @@ def summarize(rows):
     return table
 
 
-def plot(table, parity, out_dir):
+def plot(table, parity, out_dir, prefix="suite"):
     """Error against training size per problem, and parity plots; returns the PNG paths."""
     try:
         import matplotlib
@@ -345,7 +345,7 @@ def plot(table, parity, out_dir):
         ax.set(xscale="log", yscale="log", title=problem, xlabel="n_train", ylabel="test NRMSE")
     axes[0][-1].legend(fontsize=7, loc="best")
     fig.tight_layout()
-    paths.append(out_dir / "suite_error_vs_n.png")
+    paths.append(out_dir / f"{prefix}_error_vs_n.png")
     fig.savefig(paths[-1], dpi=90)
     plt.close(fig)
     keys = sorted(parity)
@@ -371,7 +371,7 @@ def plot(table, parity, out_dir):
                     ax.set_ylabel(problem, fontsize=7)
         fig.suptitle(f"parity (truth vs prediction), n={largest_n}")
         fig.tight_layout()
-        paths.append(out_dir / "suite_parity.png")
+        paths.append(out_dir / f"{prefix}_parity.png")
         fig.savefig(paths[-1], dpi=90)
         plt.close(fig)
     return paths
@@ -402,6 +402,7 @@ def main(argv=None):
     parser.add_argument("--seeds", type=int)
     parser.add_argument("--quick", action="store_true", help="small default (a minute or two)")
     parser.add_argument("--no-progress", action="store_true")
+    parser.add_argument("--name", default="suite", help="file name of the table and plots")
     parser.add_argument("--memory", action="store_true",
                         help="also trace each fit's peak memory (a second, untimed fit)")
     args = parser.parse_args(argv)
@@ -416,7 +417,7 @@ def main(argv=None):
                "rmse", "grad_rmse", "fit_s", "predict_s", "fit_peak_MiB"]
     out_dir = _report._results_dir
     out_dir.mkdir(parents=True, exist_ok=True)
-    paths = plot(table, parity, out_dir)
+    paths = plot(table, parity, out_dir, prefix=args.name)
     notes = (
         f"Median over {len(seeds)} seed(s) (min-max of NRMSE beside it); NRMSE = test RMSE / "
         "std of 2,000 test values (1.0 = predicting the mean). grad_rmse only for models that "
@@ -425,7 +426,7 @@ def main(argv=None):
         + headline(table)
         + ("\n\nPlots: " + ", ".join(p.name for p in paths) if paths else "")
     )
-    _report.write_results("suite", "GI estimators vs standard regressors and GI peers", table,
+    _report.write_results(args.name, "GI estimators vs standard regressors and GI peers", table,
                           columns, notes=notes)
     return table
 
