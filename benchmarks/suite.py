@@ -428,6 +428,7 @@ def main(argv=None):
     )
     _report.write_results(args.name, "GI estimators vs standard regressors and GI peers", table,
                           columns, notes=notes)
+    print("\nHeadline (NRMSE of each model relative to the best GI model):\n" + headline(table))
     return table
 
 
