@@ -33,7 +33,7 @@ def test_sobolev_function_rows_show_gradients_winning_on_booth():
     from benchmarks import mlp_sobolev_functions
 
     (row,) = mlp_sobolev_functions.run(["booth"], [20], [0], n_test=500)
-    # measured 4.8x lower NRMSE than the same network on values alone
+    # measured 6.1x lower NRMSE than the same network on values alone (NRMSE 0.0078)
     assert row["gain_vs_values_only"] > 2.0 and row["nrmse_GI"] < 0.02
     assert np.isnan(row["grad_nrmse_GI"]) is np.False_ and row["grad_nrmse_GI"] < 0.05
 

@@ -50,7 +50,7 @@ def test_gradients_win_on_badly_scaled_data(sin_data):
     err_gi, err_no = _rmse(with_gi.predict(X_test), y_test), _rmse(without.predict(X_test), y_test)
     # measured 3.3e-5 vs 2.9e-4 (3% vs 29% of the 1e-3 amplitude)
     assert err_gi < 6e-5 and err_gi < 0.2 * err_no, (err_gi, err_no)
-    # gradients come back in raw units; measured 5.2e-7 vs 3.6e-6 (amplitude 6e-6)
+    # gradients come back in raw units; measured 5.2e-7 vs 4.3e-6 (amplitude 6e-6)
     grad_gi = _rmse(with_gi.predict_gradient(X_test), G_test)
     assert grad_gi < 0.15 * 6e-6 and grad_gi < 0.3 * _rmse(without.predict_gradient(X_test), G_test)
     assert with_gi.score(X_test, y_test) > 0.995  # measured 0.9979
@@ -103,7 +103,7 @@ def test_known_partials_help_when_others_are_missing():
         name: _rmse(GIMLPRegressor(**kw).fit(X, y, g).predict(X_test), y_test)
         for name, g in [("full", G), ("partial", partial), ("none", None)]
     }
-    # measured full 0.10, partial 0.48, none 0.84
+    # measured full 1.29, partial 1.95, none 4.33
     assert errors["full"] < errors["partial"] < 0.8 * errors["none"], errors
 
 
@@ -138,7 +138,7 @@ def test_adam_learns_with_gradients(rng):
               random_state=0)
     err_gi = _rmse(GIMLPRegressor(**kw).fit(X, y, G).predict(X_test), y_test)
     err_no = _rmse(GIMLPRegressor(**kw).fit(X, y).predict(X_test), y_test)
-    # measured 0.0064 vs 0.027
+    # measured 0.0093 vs 0.23
     assert err_gi < 0.5 * err_no, (err_gi, err_no)
 
 
@@ -222,7 +222,7 @@ def test_distillation_of_a_torch_teacher():
     kw = dict(hidden_layer_sizes=(32, 32), max_iter=300, random_state=0)
     err_gi = _rmse(GIMLPRegressor(**kw).fit(X, y, G).predict(X_test), y_test)
     err_no = _rmse(GIMLPRegressor(**kw).fit(X, y).predict(X_test), y_test)
-    # measured 0.026 vs 0.16
+    # measured 0.0019 vs 0.0093
     assert err_gi < 0.4 * err_no, (err_gi, err_no)
 
 
