@@ -5,9 +5,13 @@ from numbers import Real
 import numpy as np
 from sklearn.base import BaseEstimator, MultiOutputMixin, RegressorMixin
 from sklearn.utils._param_validation import Interval
-from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
+from sklearn.utils.validation import check_is_fitted, validate_data
 
-from ..utils._validation import check_feature_jacobian, check_gradient_targets
+from ..utils._validation import (
+    check_feature_jacobian,
+    check_gradient_inputs,
+    check_positive_sample_weight,
+)
 from ._normal_equations import (
     centered_gram_and_cross,
     gradient_terms,
@@ -54,27 +58,10 @@ class _BaseGILinear(MultiOutputMixin, RegressorMixin, BaseEstimator):
         y_ndim = y.ndim
         Y = y.reshape(n, -1).astype(X.dtype, copy=False)
         k = Y.shape[1]
-        sample_weight = _check_sample_weight(sample_weight, X, dtype=np.float64)
-        if np.any(sample_weight < 0):
-            raise ValueError("sample_weight must be non-negative.")
-        if sample_weight.sum() <= 0:
-            raise ValueError("sample_weight must have a positive sum.")
-
-        J = None
-        if dZdX is not None:
-            if dYdX is None:
-                raise ValueError(
-                    "dZdX was given without dYdX: the feature Jacobian is only used "
-                    "to match gradient targets, pass dYdX as well."
-                )
-            J, n_inputs = check_feature_jacobian(dZdX, n_samples=n, n_model_features=p)
-        else:
-            n_inputs = p
-        G = None
-        if dYdX is not None:
-            G = check_gradient_targets(
-                dYdX, n_samples=n, n_outputs=k, n_features=n_inputs, y_ndim=y_ndim
-            )
+        sample_weight = check_positive_sample_weight(sample_weight, X)
+        G, J, _ = check_gradient_inputs(
+            dYdX, dZdX, n_samples=n, n_model_features=p, n_outputs=k, y_ndim=y_ndim
+        )
 
         if self.fit_intercept:
             X_offset, y_offset = weighted_offsets(X, Y, sample_weight)

@@ -13,9 +13,13 @@ from sklearn.base import BaseEstimator, MultiOutputMixin, RegressorMixin, _fit_c
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
+from sklearn.utils.validation import check_is_fitted, validate_data
 
-from ..utils._validation import check_feature_jacobian, check_gradient_targets
+from ..utils._validation import (
+    check_feature_jacobian,
+    check_gradient_inputs,
+    check_positive_sample_weight,
+)
 from ._device import resolve_device
 from ._modules import ACTIVATIONS, MLPModule
 from ._sobolev_loss import chain_feature_jacobian, model_jacobian
@@ -305,25 +309,10 @@ class GIMLPRegressor(MultiOutputMixin, RegressorMixin, BaseEstimator):
         hidden = self._hidden_sizes()
         weights = None
         if sample_weight is not None:
-            weights = _check_sample_weight(sample_weight, X, dtype=np.float64)
-            if np.any(weights < 0) or weights.sum() <= 0:
-                raise ValueError("sample_weight must be non-negative with a positive sum.")
-
-        J = None
-        if dZdX is not None:
-            if dYdX is None:
-                raise ValueError(
-                    "dZdX was given without dYdX: the feature Jacobian is only used "
-                    "to match gradient targets, pass dYdX as well."
-                )
-            J, n_inputs = check_feature_jacobian(dZdX, n_samples=n, n_model_features=p)
-        else:
-            n_inputs = p
-        G = None
-        if dYdX is not None:
-            G = check_gradient_targets(
-                dYdX, n_samples=n, n_outputs=k, n_features=n_inputs, y_ndim=y.ndim
-            )
+            weights = check_positive_sample_weight(sample_weight, X)
+        G, J, _ = check_gradient_inputs(
+            dYdX, dZdX, n_samples=n, n_model_features=p, n_outputs=k, y_ndim=y.ndim
+        )
         uses_gradients = G is not None and self.gradient_weight > 0
         if uses_gradients and self.activation == "relu":
             warnings.warn(
@@ -542,7 +531,7 @@ class GIMLPRegressor(MultiOutputMixin, RegressorMixin, BaseEstimator):
         ):
             out = [module(chunk) for chunk in torch.split(Xt, PREDICT_CHUNK_ROWS)]
         out = torch.cat(out).cpu().numpy() if out else np.zeros((0, self.n_outputs_))
-        pred = (out * self.y_scale_ + self.y_mean_).astype(Xt.cpu().numpy().dtype)
+        pred = (out * self.y_scale_ + self.y_mean_).astype(_numpy_dtype(Xt))
         return pred[:, 0] if self._y_ndim == 1 else pred
 
     def predict_gradient(self, X, dZdX=None):

@@ -13,7 +13,7 @@ from sklearn.utils.validation import _num_samples, check_is_fitted
 
 from ..preprocessing._jacobian_types import Jacobian
 from ..preprocessing._jacobians import check_known_jacobian, jacobian_of
-from ..utils._validation import check_feature_jacobian, check_gradient_targets
+from ..utils._validation import check_gradient_inputs
 
 
 def _final_estimator_has(attr):
@@ -152,14 +152,11 @@ class GIPipeline(Pipeline):
         n = _num_samples(X)
         y_array = np.asarray(y)
         k = 1 if y_array.ndim == 1 else y_array.shape[1]
-        J = None
-        if dZdX is not None:
-            values, n_raw = check_feature_jacobian(dZdX, n_samples=n, n_model_features=np.shape(X)[1])
-            J = Jacobian.from_array(values)
-        else:
-            n_raw = np.shape(X)[1]
-        G = check_gradient_targets(dYdX, n_samples=n, n_outputs=k, n_features=n_raw,
-                                   y_ndim=y_array.ndim)
+        G, J, _ = check_gradient_inputs(
+            dYdX, dZdX, n_samples=n, n_model_features=np.shape(X)[1], n_outputs=k,
+            y_ndim=y_array.ndim,
+        )
+        J = None if J is None else Jacobian.from_array(J)
 
         step_params = self._step_fit_params(params)
         Xt = X

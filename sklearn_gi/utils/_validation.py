@@ -8,7 +8,7 @@ only line of defence against, e.g., a transposed ``dYdX``.
 import numbers
 
 import numpy as np
-from sklearn.utils.validation import check_array
+from sklearn.utils.validation import _check_sample_weight, check_array
 
 __all__ = ["check_gradient_targets", "check_feature_jacobian", "expected_gradient_shape"]
 
@@ -154,3 +154,45 @@ def check_feature_jacobian(dZdX, *, n_samples, n_model_features, dtype=np.float6
     if not ok or J.shape[-1] == 0:
         raise ValueError(f"dZdX has shape {J.shape}, expected {names}.")
     return J, J.shape[-1]
+
+
+def check_gradient_inputs(dYdX, dZdX, *, n_samples, n_model_features, n_outputs, y_ndim):
+    """Validate a fit's ``dYdX`` and ``dZdX`` together.
+
+    ``dZdX`` (the Jacobian of the model's features with respect to raw inputs)
+    is only meaningful with ``dYdX``, whose last axis then counts the raw
+    inputs rather than the features.
+
+    Returns
+    -------
+    dYdX : ndarray of shape (n_samples, n_outputs, n_inputs) or None
+    dZdX : ndarray (2-D or 3-D, as given) or None
+    n_inputs : int
+    """
+    J = None
+    n_inputs = n_model_features
+    if dZdX is not None:
+        if dYdX is None:
+            raise ValueError(
+                "dZdX was given without dYdX: the feature Jacobian is only used "
+                "to match gradient targets, pass dYdX as well."
+            )
+        J, n_inputs = check_feature_jacobian(
+            dZdX, n_samples=n_samples, n_model_features=n_model_features
+        )
+    G = None
+    if dYdX is not None:
+        G = check_gradient_targets(
+            dYdX, n_samples=n_samples, n_outputs=n_outputs, n_features=n_inputs, y_ndim=y_ndim
+        )
+    return G, J, n_inputs
+
+
+def check_positive_sample_weight(sample_weight, X):
+    """``sample_weight`` as float64, non-negative with a positive sum (None: all ones)."""
+    sample_weight = _check_sample_weight(sample_weight, X, dtype=np.float64)
+    if np.any(sample_weight < 0):
+        raise ValueError("sample_weight must be non-negative.")
+    if sample_weight.sum() <= 0:
+        raise ValueError("sample_weight must have a positive sum.")
+    return sample_weight
