@@ -568,13 +568,18 @@ class GIMLPRegressor(MultiOutputMixin, RegressorMixin, BaseEstimator):
                 model_jacobian(module, chunk, create_graph=False)[1]
                 for chunk in torch.split(Xt, PREDICT_CHUNK_ROWS)
             ]
-        dtype = Xt.cpu().numpy().dtype
+        dtype = _numpy_dtype(Xt)
         jac = torch.cat(jac).cpu().numpy() if jac else np.zeros((0, self.n_outputs_, X.shape[1]))
         grad = jac * (self.y_scale_[:, None] / self.x_scale_[None, :])
         if J is not None:
             grad = chain_feature_jacobian(grad, J)
         grad = grad.astype(dtype, copy=False)
         return grad[:, 0, :] if self._y_ndim == 1 else grad
+
+
+def _numpy_dtype(tensor):
+    """The numpy dtype of a tensor's dtype, without copying it to the host."""
+    return np.dtype(str(tensor.dtype).removeprefix("torch."))
 
 
 def _glorot_init(module, activation):

@@ -74,6 +74,18 @@ def chain_feature_jacobian(jac, feature_jacobian):
     return jac @ feature_jacobian
 
 
+def project_targets(projections, target, mask=None):
+    """Project gradient targets ``(n, k, d)`` onto ``projections (n, m, k)``.
+
+    An input's projected target is known only when that input's partials of
+    every output are known, so the mask becomes ``(n, m, d)`` (None stays None).
+    """
+    projected = projections @ target
+    if mask is not None:
+        mask = mask.all(dim=1, keepdim=True).expand_as(projected)
+    return projected, mask
+
+
 def masked_squared_error(prediction, target, mask=None, n_known=None, *, weights=None):
     """Mean of ``(prediction - target)**2`` over the entries where ``mask`` is True.
 
@@ -150,8 +162,7 @@ def sobolev_loss(
     known = ~torch.isnan(dYdX)
     target = torch.where(known, dYdX, torch.zeros_like(dYdX))
     if projections is not None:
-        target = projections @ target
-        known = known.all(dim=1, keepdim=True).expand_as(target)
+        target, known = project_targets(projections, target, known)
     gradient_loss = masked_squared_error(jac, target, known)
     return value_loss + gradient_weight * gradient_loss
 

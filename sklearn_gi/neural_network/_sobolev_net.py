@@ -15,6 +15,7 @@ from ._sobolev_loss import (
     chain_feature_jacobian,
     masked_squared_error,
     model_jacobian,
+    project_targets,
     random_unit_projections,
     weighted_mean_squared_error,
 )
@@ -211,9 +212,7 @@ class SobolevNet(NeuralNet):
             target, mask = data.gradients, data.mask
             if self.gradient_projections is not None and training:
                 projections = self._projections(data, training)
-                target = projections @ target
-                if mask is not None:
-                    mask = mask.all(dim=1, keepdim=True).expand_as(target)
+                target, mask = project_targets(projections, target, mask)
             out, jac = model_jacobian(self.module_, X, projections=projections, create_graph=training)
             jac = chain_feature_jacobian(jac, data.feature_jacobian)
             loss = weighted_mean_squared_error(out, data.y, data.weights)

@@ -65,7 +65,7 @@ class Jacobian:
         kind = "constant" if a.kind == b.kind == "constant" else "dense"
         return Jacobian(kind, a.values @ b.values)
 
-    def toarray(self, n_samples=None):
+    def toarray(self):
         """``(p, d)`` when the same for every sample, else ``(n, p, d)``."""
         if self.kind == "diagonal":
             if self.values.ndim == 1:
