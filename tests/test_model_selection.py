@@ -129,6 +129,8 @@ def test_routing_on_and_bad_arguments(data):
     with config_context(enable_metadata_routing=True):
         search = GIComplexitySearchCV(Scripted(), {"complexity": [1, 2, 3, 4, 5]}, cv=KFold(3))
         assert search.fit(X, y, dYdX=G).upper_bound_ == {"complexity": 5}
+    with pytest.raises(ValueError, match=r"dYdX has shape \(2, 12\).*It looks transposed"):
+        GIComplexitySearchCV(Scripted(), {"complexity": [1, 2]}).fit(X, y, dYdX=G.T)
     with pytest.raises(ValueError, match="pass dYdX"):
         GIComplexitySearchCV(Scripted(), {"complexity": [1, 2]}).fit(X, y)
     with pytest.raises(ValueError, match="complexity_param 'depth' is not a key"):

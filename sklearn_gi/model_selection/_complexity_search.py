@@ -8,6 +8,9 @@ from sklearn.model_selection import ParameterGrid
 from sklearn.model_selection._search import BaseSearchCV
 from sklearn.utils._param_validation import Interval
 from sklearn.utils.metaestimators import available_if
+from sklearn.utils.validation import _num_samples
+
+from ..utils._validation import check_gradient_inputs
 
 
 def _inner_has(attr):
@@ -260,6 +263,13 @@ class GIComplexitySearchCV(BaseSearchCV):
         if not (self.scoring is None or isinstance(self.scoring, str) or callable(self.scoring)):
             raise ValueError("GIComplexitySearchCV takes a single scoring metric.")
         self._complexity_name()
+        # a wrong dYdX would otherwise fail in every fold, hidden behind error_score
+        y_array = np.asarray(y)
+        check_gradient_inputs(
+            params["dYdX"], params.get("dZdX"), n_samples=_num_samples(X),
+            n_model_features=np.shape(X)[1],
+            n_outputs=1 if y_array.ndim == 1 else y_array.shape[1], y_ndim=y_array.ndim,
+        )
         user_estimator = self.estimator
         self.estimator = _GradientSwitch(user_estimator)
         try:
