@@ -82,3 +82,19 @@ def test_suite_rows_summary_and_plots(tmp_path):
     assert [p.name for p in paths] == ["suite_error_vs_n.png", "suite_parity.png"]
     assert all(p.stat().st_size > 5000 for p in paths)
     assert "booth n=8: best GI = GIRidge-poly" in suite.headline(suite.summarize(rows))
+
+
+def test_complexity_search_benchmark_rows(mcdonagh_reference):
+    from benchmarks import complexity_search
+
+    rows = complexity_search.authors_curves(time_epochs=0)
+    assert len(rows) == 9 and all(row["bound_at_or_above_optimum"] for row in rows)
+    by_case = {(row["problem"], row["n_train"]): row for row in rows}
+    # the notebook's bounds, re-computed from their CSVs in ../shared/design/papers.md
+    assert by_case["2-D", 300]["notebook_bound_eta"] == 52
+    assert by_case["2-D", 700]["candidates_evaluated"] == "6/16"
+    row = complexity_search.measured_case("2-D", 30, [1, 2], epochs=3, cv=3)
+    assert row["bound_eta"] in (1, 2) and row["optimum_eta"] in (1, 2)
+    assert row["candidates_evaluated"] in ("1/2", "2/2")
+    assert row["exhaustive_s"] > 0 and row["search_s"] > 0
+    assert len(row["relative_gaps"].split()) == int(row["candidates_evaluated"][0])

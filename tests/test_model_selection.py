@@ -62,15 +62,54 @@ def test_gap_rule():
     assert gap_bound_index([0.1, 0.6], [0.2, 0.5], complete=False) is None
 
 
-@settings(max_examples=60, deadline=None)
+def test_relative_gap_does_not_close_because_both_models_improve():
+    # RMSE halves at each width; the gradients keep removing 60% of the error
+    base = -(0.5 ** np.arange(7))
+    gi = 0.4 * base
+    # absolute gaps 0.6, 0.3, ..., 0.0375, 0.019: below 10% of the peak from width 4
+    assert gap_bound_index(gi, base) == 4
+    assert gap_bound_index(gi, base, perfect_score=0.0) == 6  # relative: open, the grid end
+    assert gap_bound_index(gi, base, perfect_score=0.0, complete=False) is None
+    # relative gaps 0.6, 0.6, 0.04, 0.03, 0.03: closed from the third width
+    gi_closing = np.r_[gi[:2], base[2:5] * np.array([0.96, 0.97, 0.97])]
+    assert gap_bound_index(gi_closing, base[:5], perfect_score=0.0) == 2
+    # R^2: the shortfall is 1 - R^2
+    assert gap_bound_index([0.9, 0.95, 0.975], [0.8, 0.9, 0.95], perfect_score=1.0) == 2
+    assert gap_bound_index([0.9, 0.95, 0.975, 0.99], [0.8, 0.9, 0.95, 0.98],
+                           perfect_score=1.0, complete=False) is None
+
+
+def test_plateau_rule_covers_both_optima():
+    # GI best at 2, value-only best at 3, then neither improves for two candidates
+    gi = [0.5, 0.8, 0.9, 0.89, 0.88, 0.9, 0.95]
+    base = [0.3, 0.5, 0.6, 0.65, 0.6, 0.62, 0.7]
+    assert gap_bound_index(gi, base) == 3
+    assert gap_bound_index(gi[:6], base[:6], complete=False) == 3  # no gain at 4 and 5
+    assert gap_bound_index(gi[:5], base[:5], complete=False) is None
+    # with more patience, the late improvements keep the scan going to the grid end
+    assert gap_bound_index(gi, base, patience=3) == 6
+    # a tie is not an improvement
+    assert gap_bound_index([0.5, 0.8, 0.8, 0.8], [0.3, 0.6, 0.6, 0.6]) == 1
+
+
+def test_scores_above_the_perfect_score_are_refused():
+    with pytest.raises(ValueError, match=r"Scores above perfect_score=0.0"):
+        gap_bound_index([0.5, 0.8], [0.3, 0.6], perfect_score=0.0)
+    # a perfect baseline: nothing left to gain, the gap has closed (flipped)
+    assert gap_bound_index([0.9, 1.0, 1.0], [0.8, 1.0, 1.0], perfect_score=1.0) == 1
+
+
+@settings(max_examples=80, deadline=None)
 @given(st.lists(st.tuples(st.floats(-1, 1), st.floats(-1, 1)), min_size=1, max_size=12),
-       st.floats(0, 0.2), st.integers(1, 3))
-def test_stopping_early_gives_the_bound_of_the_whole_grid(pairs, gap_tol, patience):
-    gi, base = map(list, zip(*pairs))
-    full = gap_bound_index(gi, base, gap_tol=gap_tol, patience=patience)
+       st.floats(0, 0.2), st.integers(1, 3), st.sampled_from([None, 0.0, 1.0]))
+def test_stopping_early_gives_the_bound_of_the_whole_grid(pairs, gap_tol, patience, perfect):
+    gi, base = (np.array(scores) for scores in zip(*pairs))
+    if perfect is not None:  # scores cannot exceed a perfect model's
+        gi, base = perfect - np.abs(gi), perfect - np.abs(base)
+    rule = {"gap_tol": gap_tol, "patience": patience, "perfect_score": perfect}
+    full = gap_bound_index(gi, base, **rule)
     for stop in range(1, len(gi) + 1):
-        early = gap_bound_index(gi[:stop], base[:stop], gap_tol=gap_tol, patience=patience,
-                                complete=False)
+        early = gap_bound_index(gi[:stop], base[:stop], **rule, complete=False)
         if early is not None:
             assert early == full
             break
@@ -136,6 +175,40 @@ def test_routing_on_and_bad_arguments(data):
     with pytest.raises(ValueError, match="complexity_param 'depth' is not a key"):
         GIComplexitySearchCV(Scripted(), {"complexity": [1]}, complexity_param="depth").fit(
             X, y, dYdX=G)
+
+
+def test_perfect_score_follows_the_scorer(data):
+    X, y, G = data
+    grid = {"complexity": list(range(1, 9))}
+    for scoring, perfect in [(None, 1.0), ("r2", 1.0), ("neg_mean_squared_error", 0.0),
+                             ("max_error", None)]:
+        search = GIComplexitySearchCV(Scripted(), grid, scoring=scoring)
+        assert search._perfect_score() == perfect
+    assert GIComplexitySearchCV(Scripted(), grid, perfect_score=None)._perfect_score() is None
+    # Scripted scores as R^2: relative gaps 0.29, 0.33, 0.4, 0.17 then the flip at 5;
+    # a made-up perfect score of 2 shrinks the relative gap at 4 below 10% of its peak
+    search = GIComplexitySearchCV(Scripted(), grid, cv=KFold(3), perfect_score=2.0,
+                                  gap_tol=0.2, patience=1).fit(X, y, dYdX=G)
+    assert search.upper_bound_ == {"complexity": 4}
+    with pytest.raises(ValueError, match="perfect_score"):
+        GIComplexitySearchCV(Scripted(), grid, perfect_score="best").fit(X, y, dYdX=G)
+
+
+def test_authors_curves_bound_at_or_above_their_optimum(mcdonagh_reference):
+    """The rule on McDonagh and Chen's published mean test RMSE curves (2-D and 8-D)."""
+    import pandas as pd
+
+    outcome = {}
+    for dim, sizes in (("2D", (50, 100, 300, 500, 700)), ("8D", (2500, 5000, 7500, 10000))):
+        for n in sizes:
+            folder = mcdonagh_reference / "results" / dim / f"nTrain{n}"
+            std = pd.read_csv(folder / "std_test_rmse.csv", index_col=0)["mean"]
+            gi = pd.read_csv(folder / "grad_test_rmse.csv", index_col=0)["mean"]
+            bound = gap_bound_index(-gi.to_numpy(), -std.to_numpy(), perfect_score=0.0)
+            outcome[dim, n] = (int(std.index[bound]), int(std.idxmin()))
+    assert all(bound >= optimum for bound, optimum in outcome.values()), outcome
+    # and it prunes: the flip at n=700 (their eta grid 2..60), the plateau on 8-D n=10000
+    assert outcome["2D", 700] == (20, 20) and outcome["8D", 10000] == (20, 20)
 
 
 def test_display(data):

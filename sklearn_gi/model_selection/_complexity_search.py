@@ -6,7 +6,7 @@ import numpy as np
 from sklearn.base import BaseEstimator, MetaEstimatorMixin, RegressorMixin, clone
 from sklearn.model_selection import ParameterGrid
 from sklearn.model_selection._search import BaseSearchCV
-from sklearn.utils._param_validation import Interval
+from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import _num_samples
 
@@ -49,27 +49,52 @@ class _GradientSwitch(MetaEstimatorMixin, RegressorMixin, BaseEstimator):
         return self.estimator_.score(X, y, sample_weight=sample_weight)
 
 
-def gap_bound_index(gi_scores, baseline_scores, *, gap_tol=0.1, patience=2, complete=True):
+def gap_bound_index(gi_scores, baseline_scores, *, gap_tol=0.1, patience=2, perfect_score=None,
+                    complete=True):
     """Index of the upper bound on useful complexity, or None if not established yet.
 
     Candidates are in increasing complexity; scores are greater-is-better.
-    With ``gap = gi_score - baseline_score``, and from the first candidate
-    where the GI model wins (``gap > 0``; a model too simple for the data can
-    be hurt by gradients it cannot match, and says nothing about overfitting):
+    The gap is ``gi_score - baseline_score``; with ``perfect_score`` (the
+    score of an exact model: 0 for ``neg_*`` error scorers, 1 for R^2) it is
+    relative, divided by the baseline's shortfall ``perfect_score -
+    baseline_score``, so that "the gradients cut the error by 40%" reads the
+    same at every error level. (An absolute gap shrinks as both models improve,
+    and would look closed while the gradients still cut the error fourfold.)
 
-    1. the first later candidate where the gap is ``<= 0`` (the GI model no
-       longer wins) is the bound;
-    2. else the first of ``patience`` consecutive candidates whose gap has
-       closed: shrunk to ``gap <= gap_tol * (largest gap so far)``, which
-       is scale-free for any scorer;
-    3. else, once every candidate is scored (``complete``), the last
+    From the first candidate where the GI model wins (``gap > 0``; a model too
+    simple for the data can be hurt by gradients it cannot match, and says
+    nothing about overfitting), the bound is the first of:
+
+    1. **flip**: the first later candidate where the gap is ``<= 0`` (the GI
+       model no longer wins);
+    2. **closed**: the first of ``patience`` consecutive candidates whose gap
+       has shrunk to ``gap <= gap_tol * (largest gap so far)``;
+    3. **plateau**: when neither model has beaten its best score for
+       ``patience`` consecutive candidates, more complexity helps neither: the
+       bound is the later of the two best candidates, so it covers the
+       baseline's optimum so far;
+    4. else, once every candidate is scored (``complete``), the last
        candidate: the grid does not reach the bound, and nothing can be
        pruned. (McDonagh and Chen's notebook took the smallest gap here, which
        can fall below the useful complexity when the gap grows with it.)
 
-    Rules 1 and 2 only look at the candidates up to the bound (plus the
-    patience window), so stopping the search as soon as they fire gives the
-    same bound as scoring the whole grid.
+    Each rule only looks at the candidates up to where it fires, so stopping
+    the search there gives the same bound as scoring the whole grid.
+
+    Parameters
+    ----------
+    gi_scores, baseline_scores : sequence of float
+        Mean validation scores with and without gradients, by complexity.
+    gap_tol : float, default=0.1
+    patience : int, default=2
+    perfect_score : float or None, default=None
+        None: the absolute gap.
+    complete : bool, default=True
+        Whether the scores cover the whole grid (rule 4 applies).
+
+    Returns
+    -------
+    index : int or None
 
     Examples
     --------
@@ -78,22 +103,52 @@ def gap_bound_index(gi_scores, baseline_scores, *, gap_tol=0.1, patience=2, comp
     3
     >>> gap_bound_index([0.1, 0.5, 0.8], [0.2, 0.3, 0.7], complete=False) is None
     True
+
+    RMSE (as ``neg_root_mean_squared_error``) falling fortyfold with the
+    gradients' fourfold advantage intact: the relative gap stays open.
+
+    >>> gi, base = [-0.4, -0.1, -0.04, -0.01], [-1.6, -0.4, -0.16, -0.04]
+    >>> gap_bound_index(gi, base, perfect_score=0.0, complete=False) is None
+    True
+    >>> gap_bound_index(gi, base, complete=False)  # the absolute gap "closed"
+    2
     """
     gi = np.asarray(gi_scores, dtype=float)
     base = np.asarray(baseline_scores, dtype=float)
     gap = gi - base
+    if perfect_score is not None:
+        if np.any(gi > perfect_score) or np.any(base > perfect_score):
+            raise ValueError(
+                f"Scores above perfect_score={perfect_score}: it is not the score of an exact "
+                "model for this scorer; pass the right value, or None for the absolute gap."
+            )
+        shortfall = perfect_score - base
+        # a perfect baseline leaves nothing for the gradients to improve: gap 0
+        gap = np.divide(gap, shortfall, out=np.zeros_like(gap), where=shortfall > 0)
     wins = np.flatnonzero(gap > 0)
     if len(wins) == 0:
         return len(gap) - 1 if complete and len(gap) else None
-    start = wins[0]
-    run, peak = 0, 0.0
-    for i in range(start, len(gap)):
+    closed_run, peak = 0, 0.0
+    best_gi = best_base = None
+    stale = 0
+    for i in range(len(gap)):
+        improved = False
+        if best_gi is None or gi[i] > gi[best_gi]:
+            best_gi, improved = i, True
+        if best_base is None or base[i] > base[best_base]:
+            best_base, improved = i, True
+        stale = 0 if improved else stale + 1
+        if i < wins[0]:
+            stale = 0
+            continue
         if gap[i] <= 0:
             return i
         peak = max(peak, gap[i])
-        run = run + 1 if gap[i] <= gap_tol * peak else 0
-        if run >= patience:
+        closed_run = closed_run + 1 if gap[i] <= gap_tol * peak else 0
+        if closed_run >= patience:
             return i - patience + 1
+        if stale >= patience:
+            return max(best_gi, best_base)
     return len(gap) - 1 if complete else None
 
 
@@ -103,12 +158,15 @@ class GIComplexitySearchCV(BaseSearchCV):
     McDonagh and Chen's complexity metric: each candidate complexity (in
     increasing order) is cross-validated with the gradients ``dYdX`` and
     without them, on the same folds. While the model is too simple to
-    overfit, the gradients improve it; where the gap between the two closes,
-    or the GI model starts to lose, is an upper bound on the useful
-    complexity (see :func:`gap_bound_index` for the exact rule). With
-    ``early_exit`` the search stops as soon as the bound is established, at a
-    fraction of the cost of an exhaustive grid search. ``best_params_`` is
-    the best GI candidate at or below the bound.
+    overfit, the gradients improve it; where the (relative) gap between the
+    two closes, the GI model starts to lose, or neither model improves any
+    more, is an upper bound on the useful complexity (see
+    :func:`gap_bound_index` for the exact rule). With ``early_exit`` the
+    search stops as soon as the bound is established, and skips the costlier
+    candidates above it. Where the gradients keep helping at every
+    complexity in the grid, there is no bound inside it: the scan then trains
+    every candidate twice, and costs about twice an exhaustive search.
+    ``best_params_`` is the best GI candidate at or below the bound.
 
     Parameters
     ----------
@@ -131,10 +189,18 @@ class GIComplexitySearchCV(BaseSearchCV):
     complexity_param : str or None, default=None
         The key of ``param_grid`` that is the complexity; None: the first key.
     gap_tol : float, default=0.1
-        The gap has closed when ``gi_score - baseline_score`` has shrunk to at
-        most ``gap_tol`` times the largest gap seen at lower complexity.
+        The gap has closed when it has shrunk to at most ``gap_tol`` times the
+        largest gap seen at lower complexity.
     patience : int, default=2
-        Consecutive closed candidates that establish the bound.
+        Consecutive closed candidates, or candidates where neither model
+        improves on its best score, that establish the bound.
+    perfect_score : float, "auto" or None, default="auto"
+        The score of an exact model. The gap is then relative: ``(gi_score -
+        baseline_score) / (perfect_score - baseline_score)``, the fraction of
+        the baseline's error that the gradients remove, which does not shrink
+        merely because both models improve. ``"auto"``: 1 for R^2
+        (``scoring=None``, ``"r2"``, ``"explained_variance"``), 0 for the
+        ``"neg_*"`` error scorers, else None. None: the absolute gap.
     verbose : int, default=0
     pre_dispatch : str or int, default="2*n_jobs"
     error_score : "raise" or float, default=np.nan
@@ -184,6 +250,7 @@ class GIComplexitySearchCV(BaseSearchCV):
         "complexity_param": [str, None],
         "gap_tol": [Interval(Real, 0, None, closed="left")],
         "patience": [Interval(Integral, 1, None, closed="left")],
+        "perfect_score": [Real, StrOptions({"auto"}), None],
     }
 
     def __init__(
@@ -199,6 +266,7 @@ class GIComplexitySearchCV(BaseSearchCV):
         complexity_param=None,
         gap_tol=0.1,
         patience=2,
+        perfect_score="auto",
         verbose=0,
         pre_dispatch="2*n_jobs",
         error_score=np.nan,
@@ -220,6 +288,7 @@ class GIComplexitySearchCV(BaseSearchCV):
         self.complexity_param = complexity_param
         self.gap_tol = gap_tol
         self.patience = patience
+        self.perfect_score = perfect_score
 
     # --------------------------------------------------------------- search
     def _complexity_name(self):
@@ -235,6 +304,19 @@ class GIComplexitySearchCV(BaseSearchCV):
                 "complexity."
             )
         return name
+
+    def _perfect_score(self):
+        if self.perfect_score != "auto":
+            return self.perfect_score
+        if self.scoring is None or self.scoring in ("r2", "explained_variance"):
+            return 1.0
+        if isinstance(self.scoring, str) and self.scoring.startswith("neg_"):
+            return 0.0
+        return None
+
+    def _rule(self):
+        return {"gap_tol": self.gap_tol, "patience": self.patience,
+                "perfect_score": self._perfect_score()}
 
     def _combinations(self):
         name = self._complexity_name()
@@ -294,8 +376,7 @@ class GIComplexitySearchCV(BaseSearchCV):
                 gi_scores.append(results["mean_test_score"][-2])
                 baseline_scores.append(results["mean_test_score"][-1])
                 if self.early_exit and gap_bound_index(
-                    gi_scores, baseline_scores, gap_tol=self.gap_tol, patience=self.patience,
-                    complete=False,
+                    gi_scores, baseline_scores, **self._rule(), complete=False
                 ) is not None:
                     break
 
@@ -318,8 +399,7 @@ class GIComplexitySearchCV(BaseSearchCV):
             gi = [results["mean_test_score"][g] for g, _ in rows]
             base = [results["mean_test_score"][b] for _, b in rows]
             complete = len(rows) == len(self.param_grid[name])
-            bound = gap_bound_index(gi, base, gap_tol=self.gap_tol, patience=self.patience,
-                                    complete=True)
+            bound = gap_bound_index(gi, base, **self._rule(), complete=True)
             if not complete and bound is None:  # cannot happen: the scan stops only on a bound
                 bound = len(rows) - 1
             groups.append((other, [g for g, _ in rows], bound))
