@@ -88,11 +88,14 @@ def test_complexity_search_benchmark_rows(mcdonagh_reference):
     from benchmarks import complexity_search
 
     rows = complexity_search.authors_curves(time_epochs=0)
-    assert len(rows) == 9 and all(row["bound_at_or_above_optimum"] for row in rows)
+    assert len(rows) == 9
+    assert all(row["bound_at_or_above_optimum"] and row["bound_at_or_above_optimum_plateau"]
+               for row in rows)
     by_case = {(row["problem"], row["n_train"]): row for row in rows}
     # the notebook's bounds, re-computed from their CSVs in ../shared/design/papers.md
     assert by_case["2-D", 300]["notebook_bound_eta"] == 52
     assert by_case["2-D", 700]["candidates_evaluated"] == "6/16"
+    assert by_case["8-D", 10000]["candidates_evaluated_plateau"] == "4/9"
     row = complexity_search.measured_case("2-D", 30, [1, 2], epochs=3, cv=3)
     assert row["bound_eta"] in (1, 2) and row["optimum_eta"] in (1, 2)
     assert row["candidates_evaluated"] in ("1/2", "2/2")

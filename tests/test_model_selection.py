@@ -83,13 +83,13 @@ def test_plateau_rule_covers_both_optima():
     # GI best at 2, value-only best at 3, then neither improves for two candidates
     gi = [0.5, 0.8, 0.9, 0.89, 0.88, 0.9, 0.95]
     base = [0.3, 0.5, 0.6, 0.65, 0.6, 0.62, 0.7]
-    assert gap_bound_index(gi, base) == 3
-    assert gap_bound_index(gi[:6], base[:6], complete=False) == 3  # no gain at 4 and 5
-    assert gap_bound_index(gi[:5], base[:5], complete=False) is None
-    # with more patience, the late improvements keep the scan going to the grid end
-    assert gap_bound_index(gi, base, patience=3) == 6
+    assert gap_bound_index(gi, base, plateau=True) == 3
+    assert gap_bound_index(gi[:6], base[:6], plateau=True, complete=False) == 3  # no gain at 4, 5
+    assert gap_bound_index(gi[:5], base[:5], plateau=True, complete=False) is None
+    # off by default; with more patience the late improvements keep the scan going
+    assert gap_bound_index(gi, base) == gap_bound_index(gi, base, plateau=True, patience=3) == 6
     # a tie is not an improvement
-    assert gap_bound_index([0.5, 0.8, 0.8, 0.8], [0.3, 0.6, 0.6, 0.6]) == 1
+    assert gap_bound_index([0.5, 0.8, 0.8, 0.8], [0.3, 0.6, 0.6, 0.6], plateau=True) == 1
 
 
 def test_scores_above_the_perfect_score_are_refused():
@@ -101,12 +101,14 @@ def test_scores_above_the_perfect_score_are_refused():
 
 @settings(max_examples=80, deadline=None)
 @given(st.lists(st.tuples(st.floats(-1, 1), st.floats(-1, 1)), min_size=1, max_size=12),
-       st.floats(0, 0.2), st.integers(1, 3), st.sampled_from([None, 0.0, 1.0]))
-def test_stopping_early_gives_the_bound_of_the_whole_grid(pairs, gap_tol, patience, perfect):
+       st.floats(0, 0.2), st.integers(1, 3), st.sampled_from([None, 0.0, 1.0]), st.booleans())
+def test_stopping_early_gives_the_bound_of_the_whole_grid(pairs, gap_tol, patience, perfect,
+                                                          plateau):
     gi, base = (np.array(scores) for scores in zip(*pairs))
     if perfect is not None:  # scores cannot exceed a perfect model's
         gi, base = perfect - np.abs(gi), perfect - np.abs(base)
-    rule = {"gap_tol": gap_tol, "patience": patience, "perfect_score": perfect}
+    rule = {"gap_tol": gap_tol, "patience": patience, "perfect_score": perfect,
+            "plateau": plateau}
     full = gap_bound_index(gi, base, **rule)
     for stop in range(1, len(gi) + 1):
         early = gap_bound_index(gi[:stop], base[:stop], **rule, complete=False)
@@ -204,11 +206,44 @@ def test_authors_curves_bound_at_or_above_their_optimum(mcdonagh_reference):
             folder = mcdonagh_reference / "results" / dim / f"nTrain{n}"
             std = pd.read_csv(folder / "std_test_rmse.csv", index_col=0)["mean"]
             gi = pd.read_csv(folder / "grad_test_rmse.csv", index_col=0)["mean"]
-            bound = gap_bound_index(-gi.to_numpy(), -std.to_numpy(), perfect_score=0.0)
-            outcome[dim, n] = (int(std.index[bound]), int(std.idxmin()))
-    assert all(bound >= optimum for bound, optimum in outcome.values()), outcome
-    # and it prunes: the flip at n=700 (their eta grid 2..60), the plateau on 8-D n=10000
-    assert outcome["2D", 700] == (20, 20) and outcome["8D", 10000] == (20, 20)
+            bounds = [gap_bound_index(-gi.to_numpy(), -std.to_numpy(), perfect_score=0.0,
+                                      plateau=plateau) for plateau in (False, True)]
+            outcome[dim, n] = [int(std.index[b]) for b in bounds] + [int(std.idxmin())]
+    assert all(min(default, plateau) >= optimum
+               for default, plateau, optimum in outcome.values()), outcome
+    # below the grid's end (eta 60): the flip at n=300, 500, 700 (the notebook's 52, 32 and 24)
+    assert [outcome["2D", n][0] for n in (50, 100, 300, 500, 700)] == [60, 60, 52, 32, 20]
+    # 8-D: only the failed GI run at eta=70 flips the gap; the plateau rule prunes more
+    assert [outcome["8D", n][:2] for n in (2500, 5000, 7500, 10000)] == [
+        [90, 60], [90, 30], [90, 40], [70, 20]]
+
+
+def test_plateau_rule_can_cut_below_an_erratic_baseline():
+    """The reason the plateau rule is opt-in (the case in gap_bound_index's docstring)."""
+    import warnings
+
+    from sklearn.exceptions import ConvergenceWarning
+
+    from sklearn_gi.datasets import make_problem
+    from sklearn_gi.neural_network import GIMLPRegressor
+
+    X, y, G = make_problem("runge", 40, noise=0.05, random_state=0)
+    widths = [4, 8, 16, 32, 64]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        search = GIComplexitySearchCV(
+            GIMLPRegressor(max_iter=200, random_state=0),
+            {"hidden_layer_sizes": [(w, w) for w in widths]},
+            cv=KFold(3, shuffle=True, random_state=0), scoring="neg_root_mean_squared_error",
+            plateau=True, early_exit=False, refit=False,
+        ).fit(X, y, dYdX=G)
+    results = search.cv_results_
+    gi, base = results["mean_test_score"], results["mean_test_score_without_gradients"]
+    value_only_optimum = widths[int(np.argmax(base))]
+    # the GI model is flat at the noise level, the value-only one erratic
+    assert np.ptp(gi) < 0.1 * np.ptp(base)
+    assert search.upper_bound_ == {"hidden_layer_sizes": (8, 8)} and value_only_optimum == 64
+    assert widths[gap_bound_index(gi, base, perfect_score=0.0)] >= value_only_optimum
 
 
 def test_display(data):
