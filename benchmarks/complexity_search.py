@@ -101,8 +101,10 @@ def authors_curves(time_epochs=3):
             folder = RESULTS / dim / f"nTrain{n}"
             std = pd.read_csv(folder / "std_test_rmse.csv", index_col=0)["mean"]
             gi = pd.read_csv(folder / "grad_test_rmse.csv", index_col=0)["mean"]
+            # scores are greater-is-better: negative RMSE
+            gi_scores, base_scores = -gi.to_numpy(), -std.to_numpy()
             etas = [int(eta) for eta in std.index]
-            optimum = int(etas[np.argmin(std.to_numpy())])
+            optimum = int(etas[np.argmax(base_scores)])
             problem = dim[0] + "-D"
             row = {"problem": problem, "n_train": n, "optimum_eta": optimum,
                    "notebook_bound_eta": PAPER_BOUNDS[(problem, n)]}
@@ -111,11 +113,11 @@ def authors_curves(time_epochs=3):
             for plateau, suffix in ((False, ""), (True, "_plateau")):
                 rule = {"gap_tol": GAP_TOL, "patience": PATIENCE, "perfect_score": 0.0,
                         "plateau": plateau}
-                bound = gap_bound_index(-gi.to_numpy(), -std.to_numpy(), **rule)
+                bound = gap_bound_index(gi_scores, base_scores, **rule)
                 evaluated = next(
                     stop for stop in range(1, len(etas) + 1)
                     if stop == len(etas) or gap_bound_index(
-                        -gi.to_numpy()[:stop], -std.to_numpy()[:stop], **rule, complete=False
+                        gi_scores[:stop], base_scores[:stop], **rule, complete=False
                     ) is not None
                 )
                 row["bound_eta" + suffix] = etas[bound]

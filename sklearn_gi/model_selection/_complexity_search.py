@@ -166,9 +166,9 @@ class GIComplexitySearchCV(BaseSearchCV):
     increasing order) is cross-validated with the gradients ``dYdX`` and
     without them, on the same folds. While the model is too simple to
     overfit, the gradients improve it; where the (relative) gap between the
-    two closes, or the GI model starts to lose, is an upper bound on the useful complexity (see
-    :func:`gap_bound_index` for the exact rule). With ``early_exit`` the
-    search stops as soon as the bound is established, and skips the costlier
+    two closes, or the GI model starts to lose, is an upper bound on the
+    useful complexity (see :func:`gap_bound_index` for the exact rule). With
+    ``early_exit`` the search stops as soon as the bound is established, and skips the costlier
     candidates above it. Where the gradients keep helping at every
     complexity in the grid, there is no bound inside it: the scan then trains
     every candidate twice, and costs about twice an exhaustive search.
@@ -401,7 +401,7 @@ class GIComplexitySearchCV(BaseSearchCV):
 
     def _bounds(self, results):
         """Per combination: GI row indices in order, and the bound's position among them."""
-        name, combinations = self._combinations()
+        _, combinations = self._combinations()
         gi_rows, base_rows = self._pairs(results)
         groups = []
         for other in combinations:
@@ -411,17 +411,19 @@ class GIComplexitySearchCV(BaseSearchCV):
             ]
             gi = [results["mean_test_score"][g] for g, _ in rows]
             base = [results["mean_test_score"][b] for _, b in rows]
-            complete = len(rows) == len(self.param_grid[name])
+            # complete=True: a scan stopped early ends on its bound, which this finds again
             bound = gap_bound_index(gi, base, **self._rule(), complete=True)
-            if not complete and bound is None:  # cannot happen: the scan stops only on a bound
-                bound = len(rows) - 1
             groups.append((other, [g for g, _ in rows], bound))
         return groups
 
     def _select_best_index(self, refit, refit_metric, results):
         """The best GI candidate at or below its combination's bound (an index of the raw rows)."""
+        return self._best_row(results, self._bounds(results))
+
+    @staticmethod
+    def _best_row(results, groups):
         best, best_score = None, -np.inf
-        for _, rows, bound in self._bounds(results):
+        for _, rows, bound in groups:
             for row in rows[: bound + 1]:
                 score = results["mean_test_score"][row]
                 if best is None or score > best_score:
@@ -457,7 +459,7 @@ class GIComplexitySearchCV(BaseSearchCV):
         self.upper_bounds_ = []
         name = self._complexity_name()
         best_group_bound = None
-        best_raw = self._select_best_index(None, "score", raw)
+        best_raw = self._best_row(raw, groups)
         for other, rows, bound in groups:
             admissible[[order[r] for r in rows[: bound + 1]]] = True
             bound_params = {**other, name: merged["params"][order[rows[bound]]][name]}
