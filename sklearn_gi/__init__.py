@@ -8,6 +8,8 @@ __version__ = "0.1.0.dev0"
 
 from .linear_model import GILinearRegression, GIRidge, RidgeGradient
 from .compose import GITransformedTargetRegressor
+from .gaussian_process import GIGaussianProcessRegressor
+from .kernel_ridge import GIKernelRidge
 from .model_selection import GIComplexitySearchCV
 from .neural_network import GIMLPRegressor
 from .pipeline import GIPipeline, make_gi_pipeline
@@ -16,6 +18,8 @@ __all__ = [
     "GIRidge",
     "GILinearRegression",
     "RidgeGradient",
+    "GIGaussianProcessRegressor",
+    "GIKernelRidge",
     "GIMLPRegressor",
     "GIPipeline",
     "make_gi_pipeline",

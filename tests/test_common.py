@@ -8,6 +8,8 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from sklearn_gi.compose import GITransformedTargetRegressor
+from sklearn_gi.gaussian_process import GIGaussianProcessRegressor
+from sklearn_gi.kernel_ridge import GIKernelRidge
 from sklearn_gi.linear_model import GILinearRegression, GIRidge, RidgeGradient
 from sklearn_gi.neural_network import GIMLPRegressor
 from sklearn_gi.pipeline import make_gi_pipeline
@@ -23,6 +25,9 @@ def _all_estimators():
         GIMLPRegressor(hidden_layer_sizes=(8,), max_iter=40, random_state=0),
         make_gi_pipeline(StandardScaler(), GIRidge()),
         GITransformedTargetRegressor(GIRidge(), transformer=StandardScaler()),
+        GIGaussianProcessRegressor(),
+        make_gi_pipeline(StandardScaler(), GIGaussianProcessRegressor()),
+        GIKernelRidge(),
     ]
 
 
@@ -50,6 +55,9 @@ GI_ESTIMATORS = [
     GIMLPRegressor(hidden_layer_sizes=(16,), max_iter=100, random_state=0),
     make_gi_pipeline(StandardScaler(), GIRidge(alpha=1e-6)),
     GITransformedTargetRegressor(GIRidge(alpha=1e-6), transformer=StandardScaler()),
+    GIGaussianProcessRegressor(random_state=0),
+    make_gi_pipeline(StandardScaler(), GIGaussianProcessRegressor(random_state=0)),
+    GIKernelRidge(alpha=1e-6),
 ]
 
 

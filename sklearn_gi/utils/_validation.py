@@ -5,6 +5,7 @@ and passes anything else through silently, so the exact shape checks here are th
 only line of defence against, e.g., a transposed ``dYdX``.
 """
 
+import contextlib
 import numbers
 
 import numpy as np
@@ -196,3 +197,22 @@ def check_positive_sample_weight(sample_weight, X):
     if sample_weight.sum() <= 0:
         raise ValueError("sample_weight must have a positive sum.")
     return sample_weight
+
+
+@contextlib.contextmanager
+def no_half_fitted_model(estimator):
+    """Context of a ``fit``: if it raises, remove the fitted attributes and any state it added.
+
+    Validation sets ``n_features_in_`` before the later checks can fail, so
+    without this a failed fit would leave an estimator that looks fitted.
+    """
+    before = set(vars(estimator))
+    try:
+        yield
+    except BaseException:
+        params = set(estimator.get_params(deep=False))
+        for name in list(vars(estimator)):
+            fitted = name.endswith("_") and not name.startswith("__")
+            if name not in params and (fitted or name not in before):
+                delattr(estimator, name)
+        raise

@@ -1,0 +1,654 @@
+"""Gaussian process regression on values and input-gradients (gradient-enhanced kriging)."""
+
+import warnings
+from numbers import Integral, Real
+
+import numpy as np
+import scipy.optimize
+from scipy import linalg
+from sklearn.base import BaseEstimator, MultiOutputMixin, RegressorMixin, _fit_context, clone
+from sklearn.gaussian_process.kernels import RBF, ConstantKernel, Kernel
+from sklearn.preprocessing._data import _handle_zeros_in_scale
+from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.optimize import _check_optimize_result
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from ..utils._validation import (
+    check_feature_jacobian,
+    check_gradient_inputs,
+    no_half_fitted_model,
+)
+from ._derivative_kernels import Context, compile_kernel
+from ._joint import JointObservations
+
+__all__ = ["GIGaussianProcessRegressor", "JitterWarning"]
+
+# relative jitter (times the diagonal) tried in turn when a Cholesky fails
+_JITTER_STEPS = (0.0, 1e-12, 1e-10, 1e-8, 1e-6, 1e-4)
+
+
+class JitterWarning(UserWarning):
+    """The joint covariance needed extra diagonal jitter to be factorised."""
+
+
+def _cholesky_with_jitter(K):
+    """Lower Cholesky factor of ``K``, adding relative diagonal jitter when it fails.
+
+    Returns ``(L, jitter)`` with the relative jitter used, or ``(None, None)``
+    when even the largest one fails (or ``K`` is not finite).
+    """
+    if not np.all(np.isfinite(K)):
+        return None, None
+    diag = np.diag(K).copy()
+    for jitter in _JITTER_STEPS:
+        if jitter:
+            K[np.diag_indices_from(K)] = diag * (1.0 + jitter)
+        try:
+            L = linalg.cholesky(K, lower=True, check_finite=False)
+        except linalg.LinAlgError:
+            continue
+        return L, jitter
+    K[np.diag_indices_from(K)] = diag
+    return None, None
+
+
+def _cho_inverse(L):
+    """``inv(L L^T)`` from the Cholesky factor (LAPACK potri: half the flops of a solve)."""
+    inv, info = linalg.lapack.dpotri(L, lower=1)
+    if info != 0:
+        return linalg.cho_solve((L, True), np.eye(L.shape[0]), check_finite=False)
+    # potri fills the lower triangle; the upper one still holds L's zeros
+    inv += inv.T
+    inv[np.diag_indices_from(inv)] *= 0.5
+    return inv
+
+
+class _Stalled(Exception):
+    pass
+
+
+class _StallTracker:
+    """Objective wrapper that stops L-BFGS-B once it only samples rounding noise.
+
+    The log likelihood of a nearly noise-free joint system carries a rounding
+    noise far above L-BFGS-B's default tolerance (about ``1e-5`` relative once
+    the length scales are long), and its line search then spends dozens of
+    evaluations on that noise before giving up. The search stops after
+    ``patience`` consecutive evaluations within ``band`` (relative) of the best
+    value that improve on it by less than ``tol`` (relative); evaluations far
+    from the best (line-search overshoots) neither count nor reset.
+    """
+
+    def __init__(self, func, patience=8, band=1e-5, tol=1e-7):
+        self.func, self.patience, self.band, self.tol = func, patience, band, tol
+        self.best_value, self.best_theta, self.stalled = np.inf, None, 0
+
+    def __call__(self, theta):
+        value, grad = self.func(theta)
+        best = self.best_value
+        scale = max(abs(best), 1.0) if np.isfinite(best) else np.inf
+        if value < best - self.tol * scale or not np.isfinite(best):
+            self.stalled = 0
+        elif abs(value - best) <= self.band * scale:
+            self.stalled += 1
+        if value < best:
+            self.best_value, self.best_theta = float(value), np.array(theta, dtype=float)
+        if self.stalled >= self.patience:
+            raise _Stalled
+        return value, grad
+
+
+class GIGaussianProcessRegressor(MultiOutputMixin, RegressorMixin, BaseEstimator):
+    """Gaussian process regression conditioned on values and input-gradients.
+
+    The gradient-enhanced (derivative) Gaussian process, also called
+    gradient-enhanced kriging: the prior over a function and its first
+    derivatives is jointly Gaussian, with covariances obtained by differentiating
+    the kernel, so observed partial derivatives enter the posterior exactly like
+    observed values. With ``n`` samples of ``d`` inputs the joint system has
+    ``n (1 + d)`` rows; it is built blockwise with array operations and factored
+    by Cholesky. Hyperparameters are chosen by maximising the log marginal
+    likelihood with its analytic gradient (L-BFGS-B, optional restarts), as in
+    :class:`sklearn.gaussian_process.GaussianProcessRegressor`, whose API this
+    class follows. Without ``dYdX`` it is that estimator (same kernel, same
+    optimum).
+
+    Parameters
+    ----------
+    kernel : kernel instance, default=None
+        A scikit-learn kernel built from ``RBF`` (isotropic or anisotropic),
+        ``Matern`` (``nu`` in 1.5, 2.5, inf), ``RationalQuadratic``,
+        ``ConstantKernel`` and ``WhiteKernel`` (noise on values only) by sums
+        and products; any other is a ``TypeError``. ``None`` means
+        ``ConstantKernel(1.0, (1e-5, 1e5)) * RBF(length_scale=X_std, ...)``: an
+        anisotropic squared-exponential with a fitted amplitude, its length
+        scales started at each input's standard deviation and bounded at
+        ``[1e-2, 1e3]`` times it, which is the same model as on
+        standardized inputs. Unlike scikit-learn's fixed isotropic default it is
+        accurate as it is.
+    alpha : float or array-like of shape (n_samples,), default=1e-10
+        Value added to the diagonal of the values' covariance: the variance of
+        value noise (in units of the normalized targets when ``normalize_y``),
+        and a jitter that keeps the system positive definite.
+    gradient_alpha : float, default=None
+        Noise variance of the gradient observations, for inputs scaled by
+        their standard deviation: ``dY/dX_c`` gets ``gradient_alpha /
+        std(X_c)^2`` on its diagonal (in normalized-target units). Simulators'
+        derivatives are often noisier than their values: set this larger.
+        ``None`` uses ``alpha`` (its mean when it is an array).
+    optimizer : "fmin_l_bfgs_b", callable or None, default="fmin_l_bfgs_b"
+        As in scikit-learn: a callable ``optimizer(obj_func, initial_theta,
+        bounds)`` returning ``(theta_opt, func_min)``; ``None`` keeps the
+        kernel's hyperparameters.
+    n_restarts_optimizer : int, default=0
+        Extra optimizer runs from log-uniform random starts within the bounds.
+    normalize_y : bool, default=True
+        Standardize each target (and divide its gradients by the same scale)
+        before fitting; predictions are transformed back.
+    copy_X_train : bool, default=True
+        Store a copy of the training inputs rather than a reference.
+    random_state : int, RandomState instance or None, default=None
+        Seeds the optimizer restarts.
+
+    Attributes
+    ----------
+    X_train_ : ndarray of shape (n_samples, n_features)
+    y_train_ : ndarray of shape (n_samples,) or (n_samples, n_outputs)
+        Training targets (normalized when ``normalize_y``).
+    kernel_ : kernel instance
+        The kernel with the fitted hyperparameters.
+    alpha_ : ndarray of shape (n_samples * (1 + n_gradients),) or \
+            (n_samples * (1 + n_gradients), n_outputs)
+        Dual coefficients of the joint observations, component-major (all
+        values, then all ``dY/dX_1``, ...); zero for unknown partials.
+        ``n_gradients`` is 0 when fitted without gradients.
+    L_ : ndarray
+        Lower Cholesky factor of the (observed part of the) joint covariance;
+        a list of factors, one per pattern of known partials, when the outputs
+        of a multi-output fit have different NaN patterns.
+    log_marginal_likelihood_value_ : float
+        Log marginal likelihood of ``kernel_.theta``.
+    jitter_ : float
+        Relative diagonal jitter the final factorisation needed (0 normally;
+        a :class:`JitterWarning` is raised otherwise).
+    n_features_in_ : int
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+
+    See Also
+    --------
+    sklearn.gaussian_process.GaussianProcessRegressor : The values-only model,
+        which ``dYdX=None`` reproduces.
+    GIKernelRidge : The same joint system with fixed hyperparameters.
+
+    Notes
+    -----
+    The covariance of ``df/dx_i`` at ``x`` with ``f`` at ``x'`` is
+    ``dk(x, x')/dx_i``, and of ``df/dx_i`` with ``df/dx'_j`` it is
+    ``d^2 k / dx_i dx'_j`` (Rasmussen and Williams 2006, section 9.4). NaN
+    partials in ``dYdX`` are left out of the joint system exactly: only known
+    observations enter. Outputs of a multi-output fit share the kernel, and the
+    log marginal likelihood is their sum.
+
+    On exact (noise-free) data the likelihood drives the length scales up and
+    the noise to its floor: the default ``alpha=1e-10`` is that floor. When the
+    joint matrix is still numerically singular (duplicate points, very long
+    length scales) a relative jitter of up to ``1e-4`` times its diagonal is
+    added with a :class:`JitterWarning`; during the hyperparameter search such
+    points score ``-inf``, so the optimizer keeps away from them.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_gi.gaussian_process import GIGaussianProcessRegressor
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.uniform(-2, 2, size=(8, 2))
+    >>> y = np.sin(X[:, 0]) * X[:, 1]
+    >>> dYdX = np.c_[np.cos(X[:, 0]) * X[:, 1], np.sin(X[:, 0])]
+    >>> gp = GIGaussianProcessRegressor(random_state=0).fit(X, y, dYdX)
+    >>> X_test = rng.uniform(-2, 2, size=(200, 2))
+    >>> err = gp.predict(X_test) - np.sin(X_test[:, 0]) * X_test[:, 1]
+    >>> bool(np.sqrt(np.mean(err ** 2)) < 0.05)
+    True
+    >>> mean, std = gp.predict(X_test[:3], return_std=True)
+    >>> gp.predict_gradient(X_test[:3]).shape
+    (3, 2)
+    """
+
+    __metadata_request__fit = {"dYdX": True, "dZdX": True}
+
+    _parameter_constraints: dict = {
+        "kernel": [None, Kernel],
+        "alpha": [Interval(Real, 0, None, closed="left"), np.ndarray],
+        "gradient_alpha": [None, Interval(Real, 0, None, closed="left")],
+        "optimizer": [StrOptions({"fmin_l_bfgs_b"}), callable, None],
+        "n_restarts_optimizer": [Interval(Integral, 0, None, closed="left")],
+        "normalize_y": ["boolean"],
+        "copy_X_train": ["boolean"],
+        "random_state": ["random_state"],
+    }
+
+    def __init__(
+        self,
+        kernel=None,
+        *,
+        alpha=1e-10,
+        gradient_alpha=None,
+        optimizer="fmin_l_bfgs_b",
+        n_restarts_optimizer=0,
+        normalize_y=True,
+        copy_X_train=True,
+        random_state=None,
+    ):
+        self.kernel = kernel
+        self.alpha = alpha
+        self.gradient_alpha = gradient_alpha
+        self.optimizer = optimizer
+        self.n_restarts_optimizer = n_restarts_optimizer
+        self.normalize_y = normalize_y
+        self.copy_X_train = copy_X_train
+        self.random_state = random_state
+
+    # ------------------------------------------------------------------ fit
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y, dYdX=None, *, dZdX=None):
+        """Fit the Gaussian process to values and (optionally) input-gradients.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Training inputs (or features of raw inputs, see ``dZdX``).
+        y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+            Target values.
+        dYdX : array-like of shape (n_samples, n_inputs) or \
+                (n_samples, n_outputs, n_inputs), default=None
+            Gradients of ``y``; NaN marks an unknown partial, which is left
+            out of the joint system. ``n_inputs`` is ``n_features`` unless
+            ``dZdX`` is given. ``None`` gives scikit-learn's
+            ``GaussianProcessRegressor``.
+        dZdX : array-like of shape (n_samples, n_features, n_inputs) or \
+                (n_features, n_inputs), default=None
+            Jacobian of the columns of ``X`` with respect to the raw inputs
+            that ``dYdX`` refers to: the observations are then the
+            directional derivatives ``dZdX^T grad f``. Costs
+            ``O(n^2 n_features^2)`` memory.
+
+        Returns
+        -------
+        self : GIGaussianProcessRegressor
+        """
+        with no_half_fitted_model(self):
+            return self._fit(X, y, dYdX, dZdX)
+
+    def _fit(self, X, y, dYdX, dZdX):
+        X, y = validate_data(self, X, y, multi_output=True, y_numeric=True, dtype=np.float64)
+        n, p = X.shape
+        y_ndim = y.ndim
+        Y = y.reshape(n, -1)
+        k = Y.shape[1]
+        G, J, n_inputs = check_gradient_inputs(
+            dYdX, dZdX, n_samples=n, n_model_features=p, n_outputs=k, y_ndim=y_ndim
+        )
+        alpha = self.alpha
+        if np.iterable(alpha):
+            alpha = np.asarray(alpha, dtype=float).ravel()
+            if alpha.shape[0] == 1:
+                alpha = alpha[0]
+            elif alpha.shape[0] != n:
+                raise ValueError(
+                    "alpha must be a scalar or an array with one entry per sample: got "
+                    f"{alpha.shape[0]} entries for {n} samples."
+                )
+            elif np.any(alpha < 0) or not np.all(np.isfinite(alpha)):
+                raise ValueError("alpha must be finite and non-negative.")
+        if n == 0:
+            raise ValueError("Found array with 0 sample(s) while a minimum of 1 is required.")
+
+        if self.normalize_y:
+            self._y_train_mean = Y.mean(axis=0)
+            self._y_train_std = _handle_zeros_in_scale(Y.std(axis=0), copy=False)
+        else:
+            self._y_train_mean = np.zeros(k)
+            self._y_train_std = np.ones(k)
+        Yn = (Y - self._y_train_mean) / self._y_train_std
+        x_scale = _handle_zeros_in_scale(X.std(axis=0), copy=True)
+
+        Gn = None if G is None else G / self._y_train_std[None, :, None]
+        self._system = JointObservations(X, Yn, Gn, J)
+
+        value_noise = np.broadcast_to(np.asarray(alpha, dtype=float), (n,))
+        noise = [value_noise]
+        if G is not None:
+            grad_alpha = self.gradient_alpha
+            if grad_alpha is None:
+                grad_alpha = float(np.mean(alpha))
+            scale = x_scale if J is None else np.ones(n_inputs)
+            noise.append(np.repeat(grad_alpha / scale**2, n))
+        self._noise = np.concatenate(noise)
+
+        self.kernel_ = self._default_kernel(x_scale) if self.kernel is None else clone(self.kernel)
+        self._rng = check_random_state(self.random_state)
+        self.X_train_ = np.copy(X) if self.copy_X_train else X
+        self.y_train_ = Yn[:, 0].copy() if y_ndim == 1 else Yn.copy()
+        self._y_ndim = y_ndim
+        compile_kernel(self.kernel_, p)  # unsupported kernels fail before any heavy work
+
+        if self.optimizer is not None and self.kernel_.n_dims > 0:
+            def obj_func(theta, eval_gradient=True):
+                if eval_gradient:
+                    lml, grad = self._log_marginal_likelihood(theta, True)
+                    return -lml, -grad
+                return -self._log_marginal_likelihood(theta, False)
+
+            optima = [self._constrained_optimization(obj_func, self.kernel_.theta,
+                                                     self.kernel_.bounds)]
+            if self.n_restarts_optimizer > 0:
+                bounds = self.kernel_.bounds
+                if not np.isfinite(bounds).all():
+                    raise ValueError(
+                        "Multiple optimizer restarts (n_restarts_optimizer>0) "
+                        "requires that all bounds are finite."
+                    )
+                for _ in range(self.n_restarts_optimizer):
+                    theta0 = self._rng.uniform(bounds[:, 0], bounds[:, 1])
+                    optima.append(self._constrained_optimization(obj_func, theta0, bounds))
+            values = [value for _, value in optima]
+            best = int(np.argmin(values))
+            if not np.isfinite(values[best]):
+                raise ValueError(
+                    "The log marginal likelihood is -inf at every optimizer result: the joint "
+                    f"covariance of kernel {self.kernel_} is not positive definite on this "
+                    "data. Increase alpha (and gradient_alpha) or check for duplicate samples "
+                    "with conflicting values or gradients."
+                )
+            self.kernel_.theta = optima[best][0]
+            self.kernel_._check_bounds_params()
+        self._factorize()
+        return self
+
+    def _default_kernel(self, x_scale):
+        bounds = np.column_stack([1e-2 * x_scale, 1e3 * x_scale])
+        return ConstantKernel(1.0, (1e-5, 1e5)) * RBF(length_scale=x_scale.copy(),
+                                                      length_scale_bounds=bounds)
+
+    def _constrained_optimization(self, obj_func, initial_theta, bounds):
+        if self.optimizer == "fmin_l_bfgs_b":
+            tracker = _StallTracker(obj_func)
+            try:
+                opt_res = scipy.optimize.minimize(
+                    tracker, initial_theta, method="L-BFGS-B", jac=True, bounds=bounds
+                )
+            except _Stalled:
+                return tracker.best_theta, tracker.best_value
+            _check_optimize_result("lbfgs", opt_res)
+            if tracker.best_value < opt_res.fun:
+                return tracker.best_theta, tracker.best_value
+            return opt_res.x, opt_res.fun
+        return self.optimizer(obj_func, initial_theta, bounds=bounds)
+
+    # ------------------------------------------------------ joint covariance
+    def _training_covariance(self, kernel):
+        K, node = self._system.covariance(kernel)
+        K[np.diag_indices_from(K)] += self._noise
+        return K, node
+
+    def _log_marginal_likelihood(self, theta, eval_gradient):
+        kernel = self.kernel_.clone_with_theta(theta)
+        K, node = self._training_covariance(kernel)
+        system = self._system
+        lml = 0.0
+        A = np.zeros_like(K) if eval_gradient else None
+        for group in system.groups:
+            try:
+                L = linalg.cholesky(group.select(K), lower=True, check_finite=False)
+            except (linalg.LinAlgError, ValueError):
+                return (-np.inf, np.zeros_like(theta)) if eval_gradient else -np.inf
+            t = group.targets(system.targets)
+            a = linalg.cho_solve((L, True), t, check_finite=False)
+            lml += _log_likelihood(t, a, L)
+            if eval_gradient:
+                inner = a @ a.T - t.shape[1] * _cho_inverse(L)
+                if group.rows is None:
+                    A += inner
+                else:
+                    A[np.ix_(group.rows, group.rows)] += inner
+        if not eval_gradient:
+            return lml
+        return lml, 0.5 * node.backward(system.adjoint(A))
+
+    def log_marginal_likelihood(self, theta=None, eval_gradient=False, clone_kernel=True):
+        """Log marginal likelihood of the values and gradients for ``theta``.
+
+        Parameters
+        ----------
+        theta : array-like of shape (n_kernel_params,), default=None
+            Log-transformed hyperparameters; ``None`` returns the value at
+            ``kernel_.theta`` (precomputed at fit).
+        eval_gradient : bool, default=False
+            Also return the analytic gradient with respect to ``theta``.
+        clone_kernel : bool, default=True
+            Kept for scikit-learn compatibility; the fitted kernel is never
+            modified.
+
+        Returns
+        -------
+        log_likelihood : float
+        log_likelihood_gradient : ndarray of shape (n_kernel_params,)
+            Only when ``eval_gradient`` is True.
+        """
+        check_is_fitted(self, "alpha_")
+        if theta is None:
+            if eval_gradient:
+                raise ValueError("Gradient can only be evaluated for theta!=None")
+            return self.log_marginal_likelihood_value_
+        theta = np.asarray(theta, dtype=float)
+        if theta.shape != self.kernel_.theta.shape:
+            raise ValueError(
+                f"theta has shape {theta.shape}, expected {self.kernel_.theta.shape} "
+                "(the log-hyperparameters of kernel_)."
+            )
+        return self._log_marginal_likelihood(theta, eval_gradient)
+
+    def _factorize(self):
+        """Cholesky factors and dual coefficients at the fitted hyperparameters."""
+        K, _ = self._training_covariance(self.kernel_)
+        system = self._system
+        dual = np.zeros((system.n_observations, system.k))
+        self.jitter_ = 0.0
+        lml = 0.0
+        for group in system.groups:
+            L, jitter = _cholesky_with_jitter(np.array(group.select(K)))
+            if L is None:
+                raise ValueError(
+                    f"The joint covariance of kernel {self.kernel_} is not positive definite, "
+                    f"even with a relative jitter of {_JITTER_STEPS[-1]:g} on its diagonal. "
+                    "Increase alpha (and gradient_alpha), or check for duplicate samples with "
+                    "conflicting values or gradients, or for non-finite inputs."
+                )
+            self.jitter_ = max(self.jitter_, jitter)
+            t = group.targets(system.targets)
+            a = linalg.cho_solve((L, True), t, check_finite=False)
+            lml += _log_likelihood(t, a, L)
+            if group.rows is None:
+                dual[:, group.outputs] = a
+            else:
+                dual[np.ix_(group.rows, group.outputs)] = a
+            group.factor = L
+        if self.jitter_ > 0:
+            warnings.warn(
+                f"The joint covariance was numerically singular; a relative jitter of "
+                f"{self.jitter_:g} was added to its diagonal. Increase alpha or gradient_alpha "
+                "(or remove duplicate samples) to control this.",
+                JitterWarning,
+                stacklevel=3,
+            )
+        self.log_marginal_likelihood_value_ = float(lml)
+        self.alpha_ = dual[:, 0] if self._y_ndim == 1 else dual
+        factors = [group.factor for group in system.groups]
+        self.L_ = factors[0] if len(factors) == 1 else factors
+        self._dual_values, self._dual_gradients = system.dual_parts(dual)
+
+    # ------------------------------------------------------------ prediction
+    def _check_predict_X(self, X):
+        check_is_fitted(self, "alpha_")
+        return validate_data(self, X, reset=False, dtype=np.float64)
+
+    def _means(self, X, want_values, want_gradients):
+        return self._system.means(self.kernel_, X, self._dual_values, self._dual_gradients,
+                                  want_values, want_gradients)
+
+    def _variance_reduction(self, cross):
+        """``sum (L^-1 c)^2`` per row of ``cross`` (rows, N), for each group: (rows, k)."""
+        out = np.zeros((cross.shape[0], self._system.k))
+        for group in self._system.groups:
+            V = linalg.solve_triangular(group.factor, group.columns(cross).T, lower=True,
+                                        check_finite=False)
+            out[:, group.outputs] = np.einsum("ij,ij->j", V, V)[:, None]
+        return out
+
+    def predict(self, X, return_std=False, return_cov=False):
+        """Predict values, optionally with the posterior standard deviation or covariance.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        return_std : bool, default=False
+            Also return the standard deviation of the predictive distribution.
+        return_cov : bool, default=False
+            Also return its covariance (at most one of the two).
+
+        Returns
+        -------
+        y_mean : ndarray of shape (n_samples,) or (n_samples, n_outputs)
+        y_std : ndarray of shape (n_samples,) or (n_samples, n_outputs)
+            Only with ``return_std``.
+        y_cov : ndarray of shape (n_samples, n_samples) or \
+                (n_samples, n_samples, n_outputs)
+            Only with ``return_cov``.
+        """
+        if return_std and return_cov:
+            raise RuntimeError(
+                "At most one of return_std or return_cov can be requested."
+            )
+        X = self._check_predict_X(X)
+        values, _ = self._means(X, True, False)
+        y_mean = values * self._y_train_std + self._y_train_mean
+        y_mean = self._squeeze(y_mean)
+        if not (return_std or return_cov):
+            return y_mean
+        node = compile_kernel(self.kernel_, X.shape[1])
+        system = self._system
+        if return_cov:
+            cross = system.cross(node, X, "values")
+            prior = node.forward(Context(X)).K
+            cov = np.empty((X.shape[0], X.shape[0], system.k))
+            for group in system.groups:
+                V = linalg.solve_triangular(group.factor, group.columns(cross).T, lower=True,
+                                            check_finite=False)
+                cov[:, :, group.outputs] = (prior - V.T @ V)[:, :, None]
+            cov = cov * self._y_train_std**2
+            return y_mean, (cov[:, :, 0] if self._y_ndim == 1 else cov)
+        var = np.empty((X.shape[0], system.k))
+        prior = node.forward(Context(X, diag=True)).K[:, 0]
+        for rows in system.chunks(X.shape[0], 1 + system.n_gradients):
+            cross = system.cross(node, X[rows], "values")
+            var[rows] = prior[rows, None] - self._variance_reduction(cross)
+        var = self._clip_variance(var) * self._y_train_std**2
+        return y_mean, self._squeeze(np.sqrt(var))
+
+    def predict_gradient(self, X, dZdX=None, return_std=False):
+        """Posterior mean of the input-gradient, optionally with its standard deviation.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        dZdX : array-like of shape (n_samples, n_features, n_inputs) or \
+                (n_features, n_inputs), default=None
+            Jacobian of the features ``X`` with respect to raw inputs: the
+            gradient is then returned with respect to those (chain rule).
+            Not combined with ``return_std``.
+        return_std : bool, default=False
+            Also return the standard deviation of each partial derivative.
+
+        Returns
+        -------
+        gradient : ndarray of shape (n_samples, n_features) or \
+                (n_samples, n_outputs, n_features)
+        gradient_std : ndarray of the same shape
+            Only with ``return_std``.
+        """
+        X = self._check_predict_X(X)
+        _, grads = self._means(X, False, True)
+        scale = self._y_train_std[None, :, None]
+        grads = grads * scale
+        if dZdX is not None:
+            if return_std:
+                raise ValueError("return_std=True is not available together with dZdX.")
+            J, _ = check_feature_jacobian(dZdX, n_samples=X.shape[0],
+                                          n_model_features=X.shape[1])
+            grads = grads @ J if J.ndim == 2 else np.einsum("akp,apr->akr", grads, J)
+        gradient = self._squeeze_gradient(grads)
+        if not return_std:
+            return gradient
+        node = compile_kernel(self.kernel_, X.shape[1])
+        m, p = X.shape
+        prior = node.forward(Context(X, need_x=True, need_y=True, diag=True)).Kxy[:, 0]
+        prior = np.einsum("aii->ai", prior)
+        system = self._system
+        var = np.empty((m, system.k, p))
+        for rows in system.chunks(m, p * (1 + system.n_gradients)):
+            cross = system.cross(node, X[rows], "gradients")  # (r, p, N)
+            r = cross.shape[0]
+            reduction = self._variance_reduction(cross.reshape(r * p, -1)).reshape(r, p, -1)
+            var[rows] = prior[rows, None, :] - reduction.transpose(0, 2, 1)
+        var = self._clip_variance(var) * scale**2
+        return gradient, self._squeeze_gradient(np.sqrt(var))
+
+    def sample_y(self, X, n_samples=1, random_state=0):
+        """Draw samples of the posterior process (values) at ``X``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples_X, n_features)
+        n_samples : int, default=1
+        random_state : int, RandomState instance or None, default=0
+
+        Returns
+        -------
+        y_samples : ndarray of shape (n_samples_X, n_samples) or \
+                (n_samples_X, n_outputs, n_samples)
+        """
+        rng = check_random_state(random_state)
+        y_mean, y_cov = self.predict(X, return_cov=True)
+        if y_mean.ndim == 1:
+            return rng.multivariate_normal(y_mean, y_cov, n_samples).T
+        return np.hstack([
+            rng.multivariate_normal(y_mean[:, j], y_cov[..., j], n_samples).T[:, None]
+            for j in range(y_mean.shape[1])
+        ])
+
+    @staticmethod
+    def _clip_variance(var):
+        negative = var < 0
+        if np.any(negative):
+            var = np.where(negative, 0.0, var)
+        return var
+
+    def _squeeze(self, values):
+        return values[:, 0] if self._y_ndim == 1 else values
+
+    def _squeeze_gradient(self, grads):
+        return grads[:, 0, :] if self._y_ndim == 1 else grads
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = False
+        tags.requires_fit = True
+        return tags
+
+
+def _log_likelihood(t, a, L):
+    """Gaussian log likelihood of targets ``t`` (N, k) given ``a = K^-1 t`` and ``K = L L^T``."""
+    n_obs, n_out = t.shape
+    return (-0.5 * np.einsum("ik,ik->", t, a) - n_out * np.log(np.diag(L)).sum()
+            - 0.5 * n_out * n_obs * np.log(2 * np.pi))

@@ -1,0 +1,442 @@
+"""GIGaussianProcessRegressor: exactness against scikit-learn, brute-force posteriors, gradients."""
+
+import pickle
+import warnings
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from sklearn.base import clone
+from sklearn.exceptions import NotFittedError
+from sklearn.gaussian_process import GaussianProcessRegressor
+from sklearn.gaussian_process.kernels import (
+    RBF,
+    ConstantKernel,
+    DotProduct,
+    ExpSineSquared,
+    Matern,
+    RationalQuadratic,
+    WhiteKernel,
+)
+from sklearn.model_selection import GridSearchCV
+from sklearn.preprocessing import PolynomialFeatures, StandardScaler
+
+from sklearn_gi.datasets import make_problem
+from sklearn_gi.gaussian_process import GIGaussianProcessRegressor, JitterWarning
+from sklearn_gi.gaussian_process._derivative_kernels import joint_kernel
+from sklearn_gi.pipeline import make_gi_pipeline
+
+KERNELS = [
+    ConstantKernel(1.5) * RBF([1.0, 2.0, 0.5]),
+    RBF(1.3) + WhiteKernel(1e-2),
+    ConstantKernel(0.7) * Matern([1.0, 2.0, 0.5], nu=2.5),
+    Matern(0.8, nu=1.5) * ConstantKernel(2.0),
+    ConstantKernel(1.1) * RationalQuadratic(1.2, alpha=0.7),
+    ConstantKernel(2.0) * RBF([1.0, 2.0, 3.0]) + ConstantKernel(0.5) * Matern(1.0, nu=np.inf),
+    RBF(1.0) * Matern([1.0, 2.0, 0.7], nu=1.5),
+    ConstantKernel(0.5) * RBF(1.0) + ConstantKernel(0.1) * DotProduct(0.5),
+]
+
+
+def _smooth(n=7, d=3, seed=0):
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, d))
+    return X, np.sin(X).sum(axis=1), np.cos(X)
+
+
+def _finite_difference_gradient(func, theta, step=1e-6):
+    return np.array([(func(theta + e) - func(theta - e)) / (2 * step)
+                     for e in np.eye(theta.size) * step])
+
+
+# ----------------------------------------------------- values only = sklearn
+@pytest.mark.parametrize("kernel", KERNELS, ids=lambda k: str(k)[:30])
+def test_without_gradients_equals_sklearn(kernel):
+    X, y, _ = _smooth(12)
+    X_test = np.random.default_rng(1).normal(size=(5, 3))
+    ours = GIGaussianProcessRegressor(kernel, alpha=1e-6, random_state=0).fit(X, y)
+    theirs = GaussianProcessRegressor(kernel, alpha=1e-6, normalize_y=True,
+                                      random_state=0).fit(X, y)
+    # hyperparameters in a flat direction of the likelihood (log length scale
+    # running off towards its bound) may stop anywhere along it
+    sharp = np.abs(theirs.kernel_.theta) < 5
+    np.testing.assert_allclose(ours.kernel_.theta[sharp], theirs.kernel_.theta[sharp],
+                               rtol=1e-3, atol=1e-3)
+    assert ours.log_marginal_likelihood_value_ == pytest.approx(
+        theirs.log_marginal_likelihood_value_, rel=1e-6, abs=1e-6)
+    mean, std = ours.predict(X_test, return_std=True)
+    mean_sk, std_sk = theirs.predict(X_test, return_std=True)
+    np.testing.assert_allclose(mean, mean_sk, rtol=1e-3, atol=1e-6)
+    np.testing.assert_allclose(std, std_sk, rtol=1e-3, atol=1e-6)
+
+
+def test_without_gradients_equals_sklearn_fixed_kernel_exactly():
+    X, y, _ = _smooth(15)
+    Y = np.c_[y, y ** 2]
+    X_test = np.random.default_rng(1).normal(size=(6, 3))
+    kernel = ConstantKernel(2.0) * RBF([1.0, 0.5, 2.0]) + WhiteKernel(1e-3)
+    for normalize_y in (False, True):
+        ours = GIGaussianProcessRegressor(kernel, optimizer=None, normalize_y=normalize_y)
+        theirs = GaussianProcessRegressor(kernel, optimizer=None, normalize_y=normalize_y)
+        ours.fit(X, Y)
+        theirs.fit(X, Y)
+        for kw in ({"return_std": True}, {"return_cov": True}):
+            for a, b in zip(ours.predict(X_test, **kw), theirs.predict(X_test, **kw)):
+                np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-12)
+        np.testing.assert_allclose(ours.sample_y(X_test, 3), theirs.sample_y(X_test, 3),
+                                   rtol=1e-8, atol=1e-10)
+        theta = kernel.theta + 0.2
+        lml, grad = ours.log_marginal_likelihood(theta, eval_gradient=True)
+        lml_sk, grad_sk = theirs.log_marginal_likelihood(theta, eval_gradient=True)
+        assert lml == pytest.approx(lml_sk, rel=1e-12)
+        np.testing.assert_allclose(grad, grad_sk, rtol=1e-10, atol=1e-10)
+
+
+# ------------------------------------------------ likelihood gradient vs FD
+def _gradient_cases():
+    X, y, G = _smooth()
+    partial = G.copy()
+    partial[1, 2] = partial[3, 0] = np.nan
+    Y2 = np.c_[y, y ** 2]
+    G2 = np.stack([G, 2 * y[:, None] * G], axis=1)
+    G2[2, 1, 1] = np.nan  # the two outputs know different partials
+    return {"values": (X, y, None), "gradients": (X, y, G), "nan-partials": (X, y, partial),
+            "multi-output": (X, Y2, G2)}
+
+
+@pytest.mark.parametrize("case", list(_gradient_cases()))
+@pytest.mark.parametrize("kernel", KERNELS, ids=lambda k: str(k)[:30])
+def test_log_marginal_likelihood_gradient_matches_finite_differences(kernel, case):
+    X, y, G = _gradient_cases()[case]
+    gp = GIGaussianProcessRegressor(kernel, optimizer=None, alpha=1e-6).fit(X, y, G)
+    theta = gp.kernel_.theta + 0.1
+    _, grad = gp.log_marginal_likelihood(theta, eval_gradient=True)
+    fd = _finite_difference_gradient(gp.log_marginal_likelihood, theta)
+    np.testing.assert_allclose(grad, fd, rtol=1e-5, atol=1e-5 * max(1.0, np.abs(fd).max()))
+
+
+def test_log_marginal_likelihood_gradient_with_feature_jacobian():
+    X, y, G = _smooth(6, 2)
+    poly = PolynomialFeatures(2, include_bias=False).fit(X)
+    from sklearn_gi.preprocessing import transform_jacobian
+
+    Z, J = poly.transform(X), transform_jacobian(poly, X)
+    gp = GIGaussianProcessRegressor(ConstantKernel(1.0) * RBF(np.ones(Z.shape[1])),
+                                    optimizer=None, alpha=1e-6).fit(Z, y, G, dZdX=J)
+    theta = gp.kernel_.theta - 0.2
+    _, grad = gp.log_marginal_likelihood(theta, eval_gradient=True)
+    fd = _finite_difference_gradient(gp.log_marginal_likelihood, theta)
+    np.testing.assert_allclose(grad, fd, rtol=1e-5, atol=1e-6 * np.abs(fd).max())
+
+
+# ---------------------------------------------- posterior vs brute force
+def _brute_posterior(kernel, X, y, G, X_test, alpha, gradient_alpha):
+    """Dense reference: joint matrices from joint_kernel, NaN rows removed, dense solves."""
+    n, d = X.shape
+    m = X_test.shape[0]
+    mean_y, std_y = y.mean(), y.std()
+    t = np.concatenate([(y - mean_y) / std_y, (G / std_y).T.ravel()])
+    known = np.isfinite(t)
+    scale = X.std(axis=0)
+    noise = np.concatenate([np.full(n, alpha), np.repeat(gradient_alpha / scale ** 2, n)])
+    K = joint_kernel(kernel, X) + np.diag(noise)
+    K = K[np.ix_(known, known)]
+    cross = joint_kernel(kernel, X_test, X)[:, known]
+    prior = joint_kernel(kernel, X_test)
+    w = np.linalg.solve(K, t[known])
+    mean = cross @ w
+    cov = prior - cross @ np.linalg.solve(K, cross.T)
+    std = np.sqrt(np.clip(np.diag(cov), 0, None))
+    values, grads = mean[:m] * std_y + mean_y, mean[m:].reshape(d, m).T * std_y
+    return values, grads, std[:m] * std_y, std[m:].reshape(d, m).T * std_y
+
+
+@pytest.mark.parametrize("kernel", KERNELS[:5], ids=lambda k: str(k)[:30])
+def test_posterior_with_gradients_matches_dense_formula(kernel):
+    X, y, G = _gradient_cases()["nan-partials"]
+    X_test = np.random.default_rng(3).normal(size=(4, 3))
+    gp = GIGaussianProcessRegressor(kernel, optimizer=None, alpha=1e-6,
+                                    gradient_alpha=1e-5).fit(X, y, G)
+    values, grads, std, grad_std = _brute_posterior(gp.kernel_, X, y, G, X_test, 1e-6, 1e-5)
+    mean, mean_std = gp.predict(X_test, return_std=True)
+    gradient, gradient_std = gp.predict_gradient(X_test, return_std=True)
+    np.testing.assert_allclose(mean, values, rtol=1e-7, atol=1e-9)
+    np.testing.assert_allclose(mean_std, std, rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(gradient, grads, rtol=1e-7, atol=1e-9)
+    np.testing.assert_allclose(gradient_std, grad_std, rtol=1e-5, atol=1e-7)
+
+
+def test_nan_partial_is_exactly_a_missing_observation():
+    # an unknown partial behaves like an observation with infinite noise: the
+    # limit of a huge gradient noise on it, and nothing like a zero
+    X, y, G = _smooth()
+    G_nan = G.copy()
+    G_nan[2, 1] = np.nan
+    kernel = ConstantKernel(1.0) * RBF([1.0, 1.5, 0.8])
+    X_test = np.random.default_rng(5).normal(size=(6, 3))
+    with_nan = GIGaussianProcessRegressor(kernel, optimizer=None).fit(X, y, G_nan)
+    G_zero = G.copy()
+    G_zero[2, 1] = 0.0
+    zero = GIGaussianProcessRegressor(kernel, optimizer=None).fit(X, y, G_zero)
+    values, grads, _, _ = _brute_posterior(kernel, X, y, G_nan, X_test, 1e-10, 1e-10)
+    np.testing.assert_allclose(with_nan.predict(X_test), values, rtol=1e-7)
+    np.testing.assert_allclose(with_nan.predict_gradient(X_test), grads, rtol=1e-6, atol=1e-9)
+    assert np.abs(zero.predict(X_test) - with_nan.predict(X_test)).max() > 1e-3
+
+
+def test_multi_output_equals_one_model_per_output():
+    X, Y, G = _gradient_cases()["multi-output"]
+    kernel = ConstantKernel(1.0) * RBF([1.0, 1.5, 0.8])
+    X_test = np.random.default_rng(5).normal(size=(6, 3))
+    both = GIGaussianProcessRegressor(kernel, optimizer=None).fit(X, Y, G)
+    mean, std = both.predict(X_test, return_std=True)
+    gradient, gradient_std = both.predict_gradient(X_test, return_std=True)
+    assert mean.shape == (6, 2) and gradient.shape == (6, 2, 3)
+    assert isinstance(both.L_, list) and len(both.L_) == 2  # two NaN patterns
+    for j in range(2):
+        one = GIGaussianProcessRegressor(kernel, optimizer=None).fit(X, Y[:, j], G[:, j])
+        m1, s1 = one.predict(X_test, return_std=True)
+        g1, gs1 = one.predict_gradient(X_test, return_std=True)
+        np.testing.assert_allclose(mean[:, j], m1, rtol=1e-9)
+        np.testing.assert_allclose(std[:, j], s1, rtol=1e-6)
+        np.testing.assert_allclose(gradient[:, j], g1, rtol=1e-8, atol=1e-12)
+        np.testing.assert_allclose(gradient_std[:, j], gs1, rtol=1e-6)
+    cov = both.predict(X_test, return_cov=True)[1]
+    assert cov.shape == (6, 6, 2)
+    np.testing.assert_allclose(np.sqrt(np.diagonal(cov, axis1=0, axis2=1).T), std, rtol=1e-6)
+    assert both.sample_y(X_test, 4).shape == (6, 2, 4)
+
+
+def test_predict_gradient_is_the_derivative_of_predict():
+    X, y, G = make_problem("mccormick", 15, random_state=0)
+    gp = GIGaussianProcessRegressor(random_state=0).fit(X, y, G)
+    X_test = make_problem("mccormick", 5, random_state=2)[0]
+    step = 1e-5
+    fd = np.column_stack([(gp.predict(X_test + e) - gp.predict(X_test - e)) / (2 * step)
+                          for e in np.eye(2) * step])
+    np.testing.assert_allclose(gp.predict_gradient(X_test), fd, rtol=1e-4,
+                               atol=1e-5 * np.abs(fd).max())
+
+
+def test_fitted_posterior_interpolates_values_and_gradients():
+    X, y, G = make_problem("mccormick", 10, random_state=0)
+    gp = GIGaussianProcessRegressor(random_state=0).fit(X, y, G)
+    np.testing.assert_allclose(gp.predict(X), y, rtol=1e-4, atol=1e-4 * np.abs(y).max())
+    np.testing.assert_allclose(gp.predict_gradient(X), G, rtol=1e-3, atol=1e-3 * np.abs(G).max())
+    _, std = gp.predict(X, return_std=True)
+    assert std.max() < 1e-3 * y.std()
+
+
+# --------------------------------------------------------- model behaviour
+@pytest.mark.parametrize("name, gain", [("booth", 30), ("mccormick", 5), ("rosenbrock", 5),
+                                        ("styblinski_tang", 5), ("runge", 1.5)])
+def test_gradients_help_on_smooth_problems(name, gain):
+    options = {"n_features": 2} if name == "runge" else {}
+    X, y, G = make_problem(name, 20, random_state=0, **options)
+    X_test, y_test, _ = make_problem(name, 500, random_state=1, **options)
+    errors = {}
+    for label, grads in (("values", None), ("gradients", G)):
+        gp = GIGaussianProcessRegressor(random_state=0).fit(X, y, grads)
+        errors[label] = np.sqrt(np.mean((gp.predict(X_test) - y_test) ** 2))
+    # measured gains at n=20: booth 87, mccormick 12, rosenbrock 21, styblinski_tang 18, runge 2.1
+    assert errors["gradients"] * gain < errors["values"]
+
+
+def test_default_kernel_is_anisotropic_and_scale_aware():
+    rng = np.random.default_rng(0)
+    X = rng.uniform(size=(10, 2)) * [1.0, 1000.0]
+    y = np.sin(3 * X[:, 0]) + X[:, 1] / 1000
+    G = np.c_[3 * np.cos(3 * X[:, 0]), np.full(10, 1e-3)]
+    gp = GIGaussianProcessRegressor().fit(X, y, G)
+    lengths = gp.kernel_.k2.length_scale
+    assert lengths.shape == (2,)
+    # the second input lives on a 1000x larger scale, and so does its length scale
+    assert lengths[1] > 100 * lengths[0]
+    scaled = GIGaussianProcessRegressor().fit(X / [1.0, 1000.0], y, G * [1.0, 1000.0])
+    X_test = rng.uniform(size=(20, 2)) * [1.0, 1000.0]
+    np.testing.assert_allclose(gp.predict(X_test), scaled.predict(X_test / [1.0, 1000.0]),
+                               rtol=1e-4, atol=1e-6)
+
+
+def test_restarts_are_reproducible_and_never_worse():
+    X, y, G = make_problem("runge", 10, n_features=2, random_state=0)
+    kernel = ConstantKernel(1.0) * RBF([1.0, 1.0], (1e-2, 1e2))
+    one = GIGaussianProcessRegressor(kernel, random_state=0).fit(X, y, G)
+    many = GIGaussianProcessRegressor(kernel, n_restarts_optimizer=3, random_state=0).fit(X, y, G)
+    again = GIGaussianProcessRegressor(kernel, n_restarts_optimizer=3, random_state=0).fit(X, y, G)
+    assert many.log_marginal_likelihood_value_ >= one.log_marginal_likelihood_value_ - 1e-8
+    np.testing.assert_array_equal(many.kernel_.theta, again.kernel_.theta)
+
+
+def test_callable_optimizer_and_no_optimizer():
+    X, y, G = _smooth()
+    calls = []
+
+    def optimizer(obj_func, initial_theta, bounds):
+        value, grad = obj_func(initial_theta)
+        calls.append(grad.shape)
+        return initial_theta, value
+
+    kernel = ConstantKernel(1.0) * RBF([1.0, 1.0, 1.0])
+    gp = GIGaussianProcessRegressor(kernel, optimizer=optimizer).fit(X, y, G)
+    assert calls == [(4,)]
+    np.testing.assert_allclose(gp.kernel_.theta, kernel.theta)
+    fixed = GIGaussianProcessRegressor(kernel, optimizer=None).fit(X, y, G)
+    assert fixed.log_marginal_likelihood_value_ == pytest.approx(
+        gp.log_marginal_likelihood(kernel.theta))
+
+
+def test_gradient_noise_separates_noisy_gradients():
+    rng = np.random.default_rng(0)
+    X = rng.uniform(-2, 2, size=(25, 1))
+    y = np.sin(2 * X[:, 0])
+    G = 2 * np.cos(2 * X)[:, :1] + rng.normal(scale=0.5, size=(25, 1))
+    X_test = np.linspace(-2, 2, 200)[:, None]
+    kernel = ConstantKernel(1.0) * RBF(1.0)
+    errors = []
+    for gradient_alpha in (1e-10, 0.5 ** 2 * 0.5):  # noise variance / std(x)^2 units
+        gp = GIGaussianProcessRegressor(kernel, gradient_alpha=gradient_alpha,
+                                        random_state=0).fit(X, y, G)
+        errors.append(np.sqrt(np.mean((gp.predict(X_test) - np.sin(2 * X_test[:, 0])) ** 2)))
+    # trusting noisy derivatives exactly distorts the values they do not match
+    assert errors[1] * 3 < errors[0]
+
+
+def test_in_gi_pipeline_pullback_and_feature_jacobian():
+    X, y, G = make_problem("mccormick", 15, random_state=0)
+    X_test, y_test, G_test = make_problem("mccormick", 200, random_state=1)
+    pulled = make_gi_pipeline(StandardScaler(), GIGaussianProcessRegressor(random_state=0))
+    pulled.fit(X, y, G)
+    assert pulled.gradient_mode_ == "pullback"
+    direct = GIGaussianProcessRegressor(random_state=0).fit(X, y, G)
+    np.testing.assert_allclose(pulled.predict(X_test), direct.predict(X_test), rtol=1e-4,
+                               atol=1e-4 * y_test.std())
+    np.testing.assert_allclose(pulled.predict_gradient(X_test), direct.predict_gradient(X_test),
+                               rtol=1e-3, atol=1e-3 * np.abs(G_test).max())
+    # a non-square feature map: the GP conditions on J^T grad f
+    lifted = make_gi_pipeline(PolynomialFeatures(1, include_bias=True),
+                              GIGaussianProcessRegressor(random_state=0))
+    lifted.fit(X, y, G)
+    assert lifted.gradient_mode_ == "jacobian"
+    err = np.sqrt(np.mean((lifted.predict(X_test) - y_test) ** 2)) / y_test.std()
+    err_direct = np.sqrt(np.mean((direct.predict(X_test) - y_test) ** 2)) / y_test.std()
+    assert err < 3 * err_direct
+    step = 1e-5
+    fd = np.column_stack([(lifted.predict(X_test[:5] + e) - lifted.predict(X_test[:5] - e))
+                          / (2 * step) for e in np.eye(2) * step])
+    np.testing.assert_allclose(lifted.predict_gradient(X_test[:5]), fd, rtol=1e-4,
+                               atol=1e-6 * np.abs(fd).max())
+
+
+def test_grid_search_routes_gradients():
+    X, y, G = make_problem("booth", 20, random_state=0)
+    search = GridSearchCV(GIGaussianProcessRegressor(optimizer=None),
+                          {"kernel": [ConstantKernel(1.0) * RBF([0.5, 0.5]),
+                                      ConstantKernel(100.0) * RBF([20.0, 20.0])]}, cv=3)
+    search.fit(X, y, dYdX=G)
+    assert search.best_params_["kernel"].k2.length_scale[0] == 20.0
+    assert search.best_score_ > 0.99
+
+
+def test_pickle_and_clone_round_trip():
+    X, y, G = _smooth()
+    gp = GIGaussianProcessRegressor(random_state=0).fit(X, y, G)
+    loaded = pickle.loads(pickle.dumps(gp))
+    X_test = np.random.default_rng(4).normal(size=(5, 3))
+    np.testing.assert_array_equal(loaded.predict_gradient(X_test), gp.predict_gradient(X_test))
+    assert clone(gp).get_params()["random_state"] == 0
+
+
+# ------------------------------------------------------------ conditioning
+def test_duplicate_points_get_jitter_with_a_warning_and_finite_predictions():
+    X, y, G = _smooth(5)
+    X2, y2, G2 = np.vstack([X, X]), np.r_[y, y + 1e-6], np.vstack([G, G])
+    gp = GIGaussianProcessRegressor(ConstantKernel(1.0) * RBF(1.0), alpha=0.0, optimizer=None)
+    with pytest.warns(JitterWarning, match="relative jitter"):
+        gp.fit(X2, y2, G2)
+    assert gp.jitter_ > 0
+    assert np.all(np.isfinite(gp.predict(X))) and np.all(np.isfinite(gp.predict_gradient(X)))
+
+
+def test_very_long_length_scales_are_handled():
+    X, y, G = _smooth(8)
+    gp = GIGaussianProcessRegressor(ConstantKernel(1.0) * RBF(1e5), alpha=0.0, optimizer=None)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        gp.fit(X, y, G)
+    assert any(issubclass(w.category, JitterWarning) for w in caught)
+    assert np.all(np.isfinite(gp.predict(X)))
+
+
+def test_optimizer_steers_clear_of_singular_regions():
+    # duplicate samples and no noise: every Cholesky at long length scales
+    # fails, which the optimizer must treat as -inf rather than crash on
+    X, y, G = _smooth(6)
+    gp = GIGaussianProcessRegressor(alpha=1e-10)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        gp.fit(np.vstack([X, X]), np.r_[y, y], np.vstack([G, G]))
+    assert np.isfinite(gp.log_marginal_likelihood_value_)
+    assert np.all(np.isfinite(gp.predict(X)))
+
+
+# -------------------------------------------------------------- bad input
+@pytest.mark.parametrize("kernel, match", [
+    (ExpSineSquared(), "not supported.*Supported kernels"),
+    (Matern(nu=0.5), "nu=0.5 is not differentiable"),
+    (Matern(nu=2.0), "Use nu=1.5, 2.5 or inf"),
+])
+def test_unsupported_kernels_raise_type_error_before_fitting(kernel, match):
+    X, y, G = _smooth()
+    with pytest.raises(TypeError, match=match):
+        GIGaussianProcessRegressor(kernel).fit(X, y, G)
+
+
+def test_bad_inputs_raise_clear_errors():
+    X, y, G = _smooth()
+    gp = GIGaussianProcessRegressor()
+    with pytest.raises(ValueError, match=r"dYdX has shape \(3, 7\).*transposed"):
+        gp.fit(X, y, G.T)
+    with pytest.raises(ValueError, match="alpha must be a scalar or an array"):
+        GIGaussianProcessRegressor(alpha=np.ones(3)).fit(X, y, G)
+    bad = G.copy()
+    bad[0, 0] = np.inf
+    with pytest.raises(ValueError, match="infinity"):
+        gp.fit(X, y, bad)
+    with pytest.raises(ValueError, match="NaN"):
+        gp.fit(np.where(X > 1, np.nan, X), y, G)
+    with pytest.raises(NotFittedError):  # the failed fits above left nothing behind
+        gp.predict_gradient(X)
+    assert not [name for name in vars(gp) if name.endswith("_")]
+    fitted = GIGaussianProcessRegressor(optimizer=None).fit(X, y, G)
+    with pytest.raises(ValueError, match="features"):
+        fitted.predict(X[:, :2])
+    with pytest.raises(RuntimeError, match="At most one"):
+        fitted.predict(X, return_std=True, return_cov=True)
+    with pytest.raises(ValueError, match="theta has shape"):
+        fitted.log_marginal_likelihood(np.zeros(7), eval_gradient=True)
+
+
+@settings(max_examples=15, deadline=None)
+@given(n=st.integers(2, 6), d=st.integers(1, 3), seed=st.integers(0, 1000))
+def test_property_posterior_mean_is_linear_in_the_targets(n, d, seed):
+    # with fixed hyperparameters the posterior mean is linear in (y, dYdX)
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, d)) * 2
+    y1, y2 = rng.normal(size=n), rng.normal(size=n)
+    G1, G2 = rng.normal(size=(n, d)), rng.normal(size=(n, d))
+    kernel = ConstantKernel(1.0) * RBF(np.ones(d))
+    X_test = rng.normal(size=(3, d))
+
+    def fit(y, G):
+        gp = GIGaussianProcessRegressor(kernel, optimizer=None, alpha=1e-6, normalize_y=False)
+        return gp.fit(X, y, G)
+
+    combined = fit(y1 + 2 * y2, G1 + 2 * G2)
+    a, b = fit(y1, G1), fit(y2, G2)
+    np.testing.assert_allclose(combined.predict(X_test), a.predict(X_test) + 2 * b.predict(X_test),
+                               rtol=1e-6, atol=1e-8)
+    np.testing.assert_allclose(combined.predict_gradient(X_test),
+                               a.predict_gradient(X_test) + 2 * b.predict_gradient(X_test),
+                               rtol=1e-6, atol=1e-8)
