@@ -21,6 +21,7 @@ from . import (
     mlp_sobolev_functions,
     ridge_gradient_sin,
     suite,
+    wing_weight,
 )
 from ._report import QUICK_RESULTS, RESULTS, machine, set_results_dir
 
@@ -44,6 +45,7 @@ def main(argv=None):
         mcdonagh_2d.main(["--seeds", "5"])
         mlp_overhead.main(["--repeats", "5"])
         complexity_search.main([])
+        wing_weight.main([])  # the peers' protocol; --peers-slow adds GEKPLS-full (~1 h)
     else:
         set_results_dir(QUICK_RESULTS)
         suite.main(["--quick"] + argv)

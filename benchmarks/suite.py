@@ -53,9 +53,9 @@ PROBLEMS = {
     "ackley": {}, "beale": {}, "booth": {}, "bukin_n6": {}, "mccormick": {}, "rosenbrock": {},
     "styblinski_tang": {}, "runge": {"n_features": 2},
     "mcdonagh_dynamic_2d": {}, "mcdonagh_regression_8d": {},
-    "styblinski_tang_6d": {"n_features": 6}, "runge_8d": {"n_features": 8},
+    "styblinski_tang_6d": {"n_features": 6}, "runge_8d": {"n_features": 8}, "wing_weight": {},
 }
-QUICK_PROBLEMS = ["rosenbrock", "runge", "styblinski_tang_6d"]
+QUICK_PROBLEMS = ["rosenbrock", "runge", "styblinski_tang_6d", "wing_weight"]
 
 
 def _problem_name(key):

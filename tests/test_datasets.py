@@ -126,3 +126,84 @@ def test_dimension_is_validated(name):
     assert get_problem(name, n_features=5).n_features == 5
     with pytest.raises(ValueError, match="n_features must be a positive integer"):
         get_problem(name, n_features=0)
+
+
+WING_BOUNDS = [[150, 200], [220, 300], [6, 10], [-10, 10], [16, 45], [0.5, 1], [0.08, 0.18],
+               [2.5, 6], [1700, 2500], [0.025, 0.08]]
+
+
+def _wing_weight_by_hand(x):
+    Sw, Wfw, A, sweep, q, taper, tc, Nz, Wdg, Wp = x
+    c = np.cos(np.deg2rad(sweep))
+    return (0.036 * Sw**0.758 * Wfw**0.0035 * (A / c**2) ** 0.6 * q**0.006 * taper**0.04
+            * (100 * tc / c) ** -0.3 * (Nz * Wdg) ** 0.49 + Sw * Wp)
+
+
+def test_wing_weight_formula_bounds_and_sweep_in_degrees():
+    wing = get_problem("wing_weight")
+    np.testing.assert_array_equal(wing.bounds, WING_BOUNDS)
+    assert wing.n_features == 10 and wing.input_names[3] == "Lambda"
+    X = wing.sample(50, random_state=0)
+    np.testing.assert_allclose(wing.value(X), [_wing_weight_by_hand(x) for x in X], rtol=1e-13)
+    # the sweep enters through cos: even in Lambda, zero slope at 0, slope per degree
+    mirrored = X.copy()
+    mirrored[:, 3] *= -1
+    np.testing.assert_allclose(wing.value(mirrored), wing.value(X), rtol=1e-14)
+    np.testing.assert_allclose(wing.gradient(mirrored)[:, 3], -wing.gradient(X)[:, 3], rtol=1e-12)
+    X[:, 3] = 0.0
+    np.testing.assert_array_equal(wing.gradient(X)[:, 3], 0.0)
+    x = np.mean(WING_BOUNDS, axis=1)
+    x[3] = 10.0
+    one_degree = (_wing_weight_by_hand(x + [0, 0, 0, 1e-4, 0, 0, 0, 0, 0, 0])
+                  - _wing_weight_by_hand(x)) / 1e-4
+    assert wing.gradient([x])[0, 3] == pytest.approx(one_degree, rel=1e-4)
+    assert 0.1 < one_degree < 10  # per degree; per radian would be 57x larger
+    # d/dWp is the wing area exactly
+    np.testing.assert_array_equal(wing.gradient([x])[0, 9], x[0])
+
+
+def test_wing_weight_matches_smt():
+    problems = pytest.importorskip("smt.problems", reason="smt is not installed (pip install .[peers])")
+    smt_wing = problems.WingWeight()
+    wing = get_problem("wing_weight")
+    np.testing.assert_array_equal(smt_wing.xlimits, wing.bounds)
+    X = wing.sample(100, random_state=2)
+    np.testing.assert_allclose(wing.value(X), smt_wing(X)[:, 0], rtol=1e-13)
+    # SMT differentiates by complex step, accurate to rounding
+    smt_gradient = np.column_stack([smt_wing(X, k)[:, 0] for k in range(10)])
+    np.testing.assert_allclose(wing.gradient(X), smt_gradient, rtol=1e-12, atol=1e-12)
+
+
+def test_latin_hypercube_sampling():
+    from scipy.stats import qmc
+
+    X, y, G = make_problem("wing_weight", 20, sampling="lhs", random_state=1)
+    bounds = np.array(WING_BOUNDS, dtype=float)
+    expected = qmc.scale(qmc.LatinHypercube(10, seed=1).random(20), bounds[:, 0], bounds[:, 1])
+    np.testing.assert_allclose(X, expected, rtol=1e-15)
+    # one point in each twentieth of every input's range
+    strata = np.floor((X - bounds[:, 0]) / (bounds[:, 1] - bounds[:, 0]) * 20)
+    np.testing.assert_array_equal(np.sort(strata, axis=0), np.tile(np.arange(20.0)[:, None], 10))
+    np.testing.assert_allclose(y, get_problem("wing_weight").value(X))
+    uniform = make_problem("wing_weight", 20, random_state=1)[0]
+    assert not np.allclose(uniform, X)
+    np.testing.assert_array_equal(uniform, get_problem("wing_weight").sample(20, random_state=1))
+    # a RandomState instance works too, and noise still comes from the seed
+    a = make_problem("booth", 10, sampling="lhs", noise=1.0, random_state=np.random.RandomState(0))
+    b = make_problem("booth", 10, sampling="lhs", noise=1.0, random_state=np.random.RandomState(0))
+    for u, v in zip(a, b):
+        np.testing.assert_array_equal(u, v)
+    assert np.abs(a[1] - get_problem("booth").value(a[0])).max() > 0.1
+    # non-uniform inputs: the hypercube goes through the normal quantiles of the covariates
+    X, _, _ = make_problem("mcdonagh_regression_8d", 400, sampling="lhs", random_state=0)
+    assert np.all(np.abs(X[:, :8]) <= 0.5)
+    assert np.abs(X[:, 8:].mean()) < 0.05 and np.abs(X[:, 8:].std() - 1) < 0.05
+
+
+def test_bad_sampling():
+    with pytest.raises(ValueError, match="sampling must be 'uniform' or 'lhs', got 'sobol'"):
+        make_problem("booth", 5, sampling="sobol")
+    with pytest.raises(ValueError, match="method must be 'uniform' or 'lhs'"):
+        get_problem("wing_weight").sample(5, method="LHS")
+    with pytest.raises(ValueError, match="method must be 'uniform' or 'lhs'"):
+        get_problem("mcdonagh_regression_8d").sample(5, method=None)

@@ -1,5 +1,7 @@
 """The problem abstraction and registry behind ``make_problem``."""
 
+import numbers
+
 import numpy as np
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_array
@@ -11,7 +13,7 @@ class GradientProblem:
     Subclasses implement ``_value(X)`` returning ``(n,)`` or ``(n, k)`` and
     ``_gradient(X)`` returning ``(n, d)`` or ``(n, k, d)``; NaN in a gradient
     marks a partial the process does not provide. The default sampler draws
-    uniformly from ``bounds``.
+    uniformly from ``bounds``, or a Latin hypercube scaled to them.
 
     Attributes
     ----------
@@ -47,14 +49,61 @@ class GradientProblem:
         """Exact input-gradients at ``X``: (n, n_features) or (n, n_outputs, n_features)."""
         return self._gradient(self._check_X(X))
 
-    def sample(self, n_samples, random_state=None):
-        """Draw ``n_samples`` inputs from the problem's domain."""
-        rng = check_random_state(random_state)
+    def sample(self, n_samples, random_state=None, method="uniform"):
+        """Draw ``n_samples`` inputs from the problem's domain.
+
+        Parameters
+        ----------
+        n_samples : int
+        random_state : int, RandomState instance or None, default=None
+            Seed. With ``method="lhs"`` it is passed to
+            ``scipy.stats.qmc.LatinHypercube(d, seed=random_state)``.
+        method : {"uniform", "lhs"}, default="uniform"
+            Independent uniform draws, or a (scrambled) Latin hypercube:
+            each input's range cut into ``n_samples`` equal strata, one
+            point in each.
+
+        Returns
+        -------
+        X : ndarray of shape (n_samples, n_features)
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from sklearn_gi.datasets import get_problem
+        >>> X = get_problem("booth").sample(4, random_state=0, method="lhs")
+        >>> np.sort(np.floor((X + 10) / 5), axis=0)  # one point per quarter of [-10, 10]
+        array([[0., 0.],
+               [1., 1.],
+               [2., 2.],
+               [3., 3.]])
+        """
+        _check_sampling(method, "method")
         low, high = self.bounds[:, 0], self.bounds[:, 1]
+        if method == "lhs":
+            return low + _latin_hypercube(n_samples, self.n_features, random_state) * (high - low)
+        rng = check_random_state(random_state)
         return rng.uniform(low, high, size=(n_samples, self.n_features))
 
     def __repr__(self):
         return f"{type(self).__name__}(n_features={self.n_features}, n_outputs={self.n_outputs})"
+
+
+SAMPLINGS = ("uniform", "lhs")
+
+
+def _check_sampling(sampling, label):
+    if not isinstance(sampling, str) or sampling not in SAMPLINGS:
+        raise ValueError(f"{label} must be 'uniform' or 'lhs', got {sampling!r}.")
+
+
+def _latin_hypercube(n_samples, n_features, random_state):
+    """A scrambled Latin hypercube in ``[0, 1)^n_features`` (scipy's ``LatinHypercube``)."""
+    from scipy.stats import qmc
+
+    if not isinstance(random_state, numbers.Integral):
+        random_state = check_random_state(random_state)
+    return qmc.LatinHypercube(n_features, seed=random_state).random(int(n_samples))
 
 
 def cube_bounds(low, high, n_features):
@@ -114,7 +163,14 @@ def get_problem(name, **params):
 
 
 def make_problem(
-    name, n_samples=100, *, noise=0.0, gradient_noise=0.0, random_state=None, **params
+    name,
+    n_samples=100,
+    *,
+    noise=0.0,
+    gradient_noise=0.0,
+    sampling="uniform",
+    random_state=None,
+    **params,
 ):
     """Sample a built-in problem: inputs, values and exact input-gradients.
 
@@ -125,13 +181,19 @@ def make_problem(
         ``"ackley"``, ``"beale"``, ``"booth"``, ``"bukin_n6"``, ``"mccormick"``,
         ``"rosenbrock"``, ``"styblinski_tang"``; McDonagh and Chen's simulators
         ``"mcdonagh_dynamic_2d"`` (10 outputs) and ``"mcdonagh_regression_8d"``;
-        ``"runge"`` and ``"sin"``.
+        ``"runge"`` and ``"sin"``; the 10-input aircraft ``"wing_weight"``
+        (Forrester, Sobester and Keane, 2008).
     n_samples : int, default=100
         Number of samples.
     noise : float, default=0.0
         Standard deviation of Gaussian noise added to the values.
     gradient_noise : float, default=0.0
         Standard deviation of Gaussian noise added to the gradients.
+    sampling : {"uniform", "lhs"}, default="uniform"
+        How the inputs are drawn: independently and uniformly, or as a Latin
+        hypercube (``scipy.stats.qmc.LatinHypercube(d, seed=random_state)``
+        scaled to the bounds, as in SMT-style surrogate benchmarks). Problems
+        with non-uniform inputs map the hypercube through their marginals.
     random_state : int, RandomState instance or None, default=None
         Seed of the inputs and of the noise.
     **params
@@ -153,6 +215,9 @@ def make_problem(
     >>> X, Y, dYdX = make_problem("mcdonagh_dynamic_2d", n_samples=5, random_state=0)
     >>> Y.shape, dYdX.shape
     ((5, 10), (5, 10, 2))
+    >>> X, y, dYdX = make_problem("wing_weight", 20, sampling="lhs", random_state=0)
+    >>> X.shape, dYdX.shape
+    ((20, 10), (20, 10))
     """
     problem = get_problem(name, **params)
     if int(n_samples) != n_samples or n_samples < 1:
@@ -160,8 +225,12 @@ def make_problem(
     for label, value in (("noise", noise), ("gradient_noise", gradient_noise)):
         if not np.isfinite(value) or value < 0:
             raise ValueError(f"{label} must be a non-negative finite float, got {value!r}.")
+    _check_sampling(sampling, "sampling")
     rng = check_random_state(random_state)
-    X = problem.sample(int(n_samples), rng)
+    # an integer seed goes to the Latin hypercube as it is (the same design as
+    # ``LatinHypercube(d, seed=seed)``); the noise then comes from ``rng``
+    seed = random_state if sampling == "lhs" and isinstance(random_state, numbers.Integral) else rng
+    X = problem.sample(int(n_samples), seed, method=sampling)
     y = problem.value(X)
     dYdX = problem.gradient(X)
     if noise:

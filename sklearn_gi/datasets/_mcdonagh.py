@@ -1,9 +1,10 @@
 """The simulators of McDonagh and Chen (2021), with exact gradients."""
 
 import numpy as np
+from scipy.stats import norm
 from sklearn.utils import check_random_state
 
-from ._base import GradientProblem, register_problem
+from ._base import GradientProblem, _check_sampling, _latin_hypercube, register_problem
 
 
 @register_problem
@@ -69,7 +70,18 @@ class McDonaghRegression8D(GradientProblem):
         # covariates are Gaussian; the box only documents their usual range
         super().__init__([[-0.5, 0.5]] * 8 + [[-3.0, 3.0]] * 2)
 
-    def sample(self, n_samples, random_state=None):
+    def sample(self, n_samples, random_state=None, method="uniform"):
+        """Uniform ``theta`` and standard normal covariates.
+
+        With ``method="lhs"`` a Latin hypercube in ``[0, 1)^10`` is mapped
+        through the same marginals (the normal's quantile function for the
+        covariates).
+        """
+        _check_sampling(method, "method")
+        if method == "lhs":
+            U = _latin_hypercube(n_samples, 10, random_state)
+            covariates = norm.ppf(np.clip(U[:, 8:], 1e-12, 1 - 1e-12))
+            return np.hstack([U[:, :8] - 0.5, covariates])
         rng = check_random_state(random_state)
         theta = rng.uniform(-0.5, 0.5, size=(n_samples, 8))
         covariates = rng.normal(size=(n_samples, 2))
