@@ -13,6 +13,7 @@ from sklearn.preprocessing import PolynomialFeatures
 from sklearn_gi.linear_model import GILinearRegression, GIRidge, RidgeGradient
 from sklearn_gi.linear_model import _normal_equations
 from sklearn_gi.preprocessing import transform_jacobian
+from sklearn_gi.preprocessing._jacobian_types import LazyJacobian, RowScaledJacobian
 
 
 def _linear_data(rng, n=30, d=4, k=None):
@@ -425,3 +426,66 @@ def test_complex_gradients_are_rejected(rng):
     X, y, G = _linear_data(rng)
     with pytest.raises(ValueError, match=r"dYdX must be numeric \(real-valued\)"):
         GIRidge().fit(X, y, G.astype(complex))
+
+
+# ---------------------------------------------------------------- lazy feature Jacobians
+
+
+def _lazy_case(rng, kind, n=60, m=5, d=3, k=2):
+    S = rng.normal(size=(n, m))
+    R = rng.normal(size=(m, d))
+    if kind == "row_scaled":
+        J = RowScaledJacobian(lambda a, b: S[a:b], R, n_samples=n)
+    elif kind == "row_scaled_left":
+        J = RowScaledJacobian(lambda a, b: S[a:b], R, rng.normal(size=(m, m)), n_samples=n)
+    else:
+        dense = rng.normal(size=(n, m, d))
+        J = LazyJacobian(lambda a, b: dense[a:b], n_samples=n, shape_out_in=(m, d))
+    Z = rng.normal(size=(n, m)) + 5.0
+    Y = rng.normal(size=(n, k))
+    G = rng.normal(size=(n, k, d))
+    return Z, Y, G, J
+
+
+@pytest.mark.parametrize("kind", ["row_scaled", "row_scaled_left", "lazy"])
+@pytest.mark.parametrize("nan_fraction", [0.0, 0.3])
+def test_lazy_jacobian_fits_equal_the_dense_ones(rng, monkeypatch, brute_force, kind, nan_fraction):
+    Z, Y, G, J = _lazy_case(rng, kind)
+    G[rng.uniform(size=G.shape) < nan_fraction] = np.nan
+    w = rng.uniform(0.2, 2.0, size=len(Z))
+    dense = J.toarray()
+    ref = GIRidge(alpha=0.3, gradient_weight=1.7).fit(Z, Y, G, dZdX=dense, sample_weight=w)
+    coef, intercept = brute_force(Z, Y, G, dense, w, 0.3, 1.7, True)
+    np.testing.assert_allclose(ref.coef_, coef, rtol=1e-8, atol=1e-10)
+    monkeypatch.setattr(_normal_equations, "_CHUNK_BYTES", 1024)  # several chunks
+    lazy = GIRidge(alpha=0.3, gradient_weight=1.7).fit(Z, Y, G, dZdX=J, sample_weight=w)
+    np.testing.assert_allclose(lazy.coef_, ref.coef_, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(lazy.intercept_, ref.intercept_, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(lazy.predict_gradient(Z, dZdX=J), ref.predict_gradient(Z, dZdX=dense),
+                               rtol=1e-10, atol=1e-12)
+
+
+def test_row_scaled_gradient_terms_take_the_hadamard_form(rng, monkeypatch):
+    Z, Y, G, J = _lazy_case(rng, "row_scaled", n=40)
+    w = rng.uniform(0.2, 2.0, size=len(Z))
+    calls = []
+    monkeypatch.setattr(J, "rows", lambda a, b: calls.append((a, b)))  # the slow path is not taken
+    H, r = _normal_equations.gradient_terms(G, J, w)
+    monkeypatch.undo()
+    S = J.scales(0, 40)
+    assert not calls and H.shape == (1, 5, 5)
+    # sum_i w_i diag(s_i) R R^T diag(s_i) = (R R^T) * (S^T W S)
+    np.testing.assert_allclose(H[0], (J.right @ J.right.T) * (S.T @ (w[:, None] * S)), rtol=1e-12)
+    H_dense, r_dense = _normal_equations.gradient_terms(G, J.toarray(), w)
+    np.testing.assert_allclose(H, H_dense, rtol=1e-12, atol=1e-12 * np.abs(H_dense).max())
+    np.testing.assert_allclose(r, r_dense, rtol=1e-12, atol=1e-12 * np.abs(r_dense).max())
+
+
+def test_lazy_jacobian_of_the_wrong_size_is_a_clear_error(rng):
+    Z, Y, G, J = _lazy_case(rng, "lazy")
+    with pytest.raises(ValueError,
+                       match=r"dZdX is a lazy Jacobian of shape \(60, 5, 3\), expected .*\(59, 5"):
+        GIRidge().fit(Z[1:], Y[1:], G[1:], dZdX=J)
+    model = GIRidge().fit(Z, Y, G, dZdX=J)
+    with pytest.raises(ValueError, match="dZdX is a lazy Jacobian"):
+        model.predict_gradient(Z[:3], dZdX=J)

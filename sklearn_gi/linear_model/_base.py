@@ -8,9 +8,11 @@ from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ..utils._validation import (
+    _check_lazy_jacobian,
     check_feature_jacobian,
     check_gradient_inputs,
     check_positive_sample_weight,
+    is_lazy_jacobian,
 )
 from ._normal_equations import (
     centered_gram_and_cross,
@@ -39,6 +41,8 @@ class _BaseGILinear(MultiOutputMixin, RegressorMixin, BaseEstimator):
     # GI estimators without their gradients are almost always a mistake, so
     # the gradients are routed by default (no set_fit_request boilerplate).
     __metadata_request__fit = {"dYdX": True, "dZdX": True}
+    # GIPipeline may hand dZdX over as a lazy Jacobian (see utils._validation.is_lazy_jacobian)
+    _accepts_lazy_jacobian = True
 
     _parameter_constraints: dict = {
         "fit_intercept": ["boolean"],
@@ -108,7 +112,7 @@ class _BaseGILinear(MultiOutputMixin, RegressorMixin, BaseEstimator):
         ----------
         X : array-like of shape (n_samples, n_features)
         dZdX : array-like of shape (n_samples, n_features, n_inputs) or \
-                (n_features, n_inputs), default=None
+                (n_features, n_inputs), or lazy Jacobian, default=None
             Jacobian of the features ``X`` with respect to raw inputs. When
             given, the gradient is returned with respect to the raw inputs
             (chain rule), as it was matched during ``fit``.
@@ -125,6 +129,9 @@ class _BaseGILinear(MultiOutputMixin, RegressorMixin, BaseEstimator):
         coef = np.atleast_2d(self.coef_)  # (k, p)
         if dZdX is None:
             grad = np.broadcast_to(coef, (n,) + coef.shape).astype(X.dtype)
+        elif is_lazy_jacobian(dZdX):
+            J, _ = _check_lazy_jacobian(dZdX, n, X.shape[1])
+            grad = J.apply(np.broadcast_to(coef, (n,) + coef.shape)).astype(X.dtype, copy=False)
         else:
             J, _ = check_feature_jacobian(
                 dZdX, n_samples=n, n_model_features=X.shape[1], dtype=X.dtype

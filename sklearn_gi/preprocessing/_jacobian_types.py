@@ -198,9 +198,9 @@ class RowScaledJacobian(_LazyBase):
     Random Fourier features ``z = c cos(x W + b)`` have ``J_i = diag(s_i) W^T``
     with ``s_i = -c sin(x_i W + b)``; a Nystroem map with a dot-product kernel
     has ``J_i = N diag(k'(x_i . c_j)) C``. Only ``L``, ``R`` and one chunk of
-    scales are held at a time, so memory is ``O(p m + m d + chunk)``, and the
-    Gram-like sum of a least-squares fit has the exact, cheaper form
-    ``sum_i w_i J_i J_i^T = L ((R R^T) * (S^T diag(w) S)) L^T``.
+    scales are held at a time, so memory is ``O(p m + m d + chunk)``. Without
+    ``L`` the Gram-like sum of a least-squares fit has the exact, cheaper form
+    ``sum_i w_i J_i J_i^T = (R R^T) * (S^T diag(w) S)`` (``*`` elementwise).
 
     Parameters
     ----------
