@@ -24,7 +24,8 @@ from ._normal_equations import (
 class _GILinearProblem:
     """Validated inputs of a fit, reduced to the terms of the normal equations."""
 
-    def __init__(self, gram, cross, X_offset, y_offset, H, r, y_ndim, dtype):
+    def __init__(self, gram, cross, X_offset, y_offset, H, r, y_ndim, dtype, sum_weight=None):
+        self.sum_weight = sum_weight
         self.gram = gram  # (p, p)
         self.cross = cross  # (p, k)
         self.X_offset = X_offset
@@ -48,8 +49,11 @@ class _BaseGILinear(MultiOutputMixin, RegressorMixin, BaseEstimator):
         "fit_intercept": ["boolean"],
     }
 
-    def _prepare(self, X, y, dYdX, dZdX, sample_weight):
-        """Validate every fit input, then accumulate the normal-equation terms."""
+    def _prepare(self, X, y, dYdX, dZdX, sample_weight, *, reset=True, center=None):
+        """Validate every fit input, then accumulate the normal-equation terms.
+
+        ``center`` (default: ``fit_intercept``) centres on the weighted means.
+        """
         X, y = validate_data(
             self,
             X,
@@ -57,6 +61,7 @@ class _BaseGILinear(MultiOutputMixin, RegressorMixin, BaseEstimator):
             dtype=[np.float64, np.float32],
             y_numeric=True,
             multi_output=True,
+            reset=reset,
         )
         n, p = X.shape
         y_ndim = y.ndim
@@ -67,7 +72,7 @@ class _BaseGILinear(MultiOutputMixin, RegressorMixin, BaseEstimator):
             dYdX, dZdX, n_samples=n, n_model_features=p, n_outputs=k, y_ndim=y_ndim
         )
 
-        if self.fit_intercept:
+        if self.fit_intercept if center is None else center:
             X_offset, y_offset = weighted_offsets(X, Y, sample_weight)
         else:
             X_offset, y_offset = np.zeros(p), np.zeros(k)
@@ -75,7 +80,8 @@ class _BaseGILinear(MultiOutputMixin, RegressorMixin, BaseEstimator):
         H = r = None
         if G is not None:
             H, r = gradient_terms(G, J, sample_weight)
-        return _GILinearProblem(gram, cross, X_offset, y_offset, H, r, y_ndim, X.dtype)
+        return _GILinearProblem(gram, cross, X_offset, y_offset, H, r, y_ndim, X.dtype,
+                                sum_weight=float(sample_weight.sum()))
 
     def _set_coef(self, coef, problem):
         """Store ``coef`` (k, p) and the intercept in sklearn's Ridge layout."""
