@@ -44,6 +44,15 @@ class GIPipeline(Pipeline):
     * passes ``dYdX`` with ``dZdX = J`` to the final estimator, which matches
       ``df/dZ @ J = dYdX`` (polynomial and spline features, reducing PCA).
 
+    The per-sample Jacobians of kernel feature maps (``RBFSampler``,
+    ``Nystroem``), ``(n_samples, n_components, n_inputs)``, are never built:
+    they stay lazy through the composition and are read chunk by chunk by
+    :class:`~sklearn_gi.linear_model.GIRidge`, so
+    ``make_gi_pipeline(StandardScaler(), RBFSampler(), GIRidge())`` is a
+    gradient-enhanced kernel model with time and memory linear in ``n``
+    (other final estimators get the dense array). ``predict_gradient`` works
+    in row chunks too.
+
     Without ``dYdX`` it is a plain ``Pipeline``. ``predict_gradient(X)``
     returns gradients with respect to the raw inputs. Jacobians are known for
     the transformers listed by
