@@ -70,6 +70,8 @@ def _row(model_name, n, p, build, X, y, G, X_test, y_test, G_test, with_gradient
         "peak_MiB": peak_mib(fit),
         "nrmse": _nrmse(model.predict(X_test), y_test),
         "grad_nrmse": _nrmse(model.predict_gradient(X_test), G_test),
+        # lstsq: the normal equations were too ill-conditioned for Cholesky (p > n (1 + d))
+        "solver": getattr(model[-1], "solver_", "-"),
     }
 
 
@@ -113,7 +115,7 @@ def run(sizes, *, problem="styblinski_tang", n_features=6, n_components=2000, ga
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--n-train", nargs="+", type=int, default=[100, 1_000, 10_000, 100_000])
+    parser.add_argument("--n-train", nargs="+", type=int, default=[100, 1_000, 2_000, 10_000, 100_000])
     parser.add_argument("--n-components", type=int, default=2000)
     parser.add_argument("--problem", default="styblinski_tang")
     parser.add_argument("--n-features", type=int, default=6)
