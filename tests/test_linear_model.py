@@ -10,9 +10,10 @@ from sklearn.linear_model import LinearRegression, Ridge
 from sklearn.model_selection import GridSearchCV
 from sklearn.preprocessing import PolynomialFeatures
 
-from sklearn_gi.linear_model import GILinearRegression, GIRidge, RidgeGradient
+from sklearn_gi.linear_model import GILinearRegression, GIRidge, GIRidgeStatistics, RidgeGradient
 from sklearn_gi.linear_model import _normal_equations
 from sklearn_gi.preprocessing import transform_jacobian
+from sklearn_gi.preprocessing._jacobian_types import LazyJacobian, RowScaledJacobian
 
 
 def _linear_data(rng, n=30, d=4, k=None):
@@ -425,3 +426,194 @@ def test_complex_gradients_are_rejected(rng):
     X, y, G = _linear_data(rng)
     with pytest.raises(ValueError, match=r"dYdX must be numeric \(real-valued\)"):
         GIRidge().fit(X, y, G.astype(complex))
+
+
+# ---------------------------------------------------------------- lazy feature Jacobians
+
+
+def _lazy_case(rng, kind, n=60, m=5, d=3, k=2):
+    S = rng.normal(size=(n, m))
+    R = rng.normal(size=(m, d))
+    if kind == "row_scaled":
+        J = RowScaledJacobian(lambda a, b: S[a:b], R, n_samples=n)
+    elif kind == "row_scaled_left":
+        J = RowScaledJacobian(lambda a, b: S[a:b], R, rng.normal(size=(m, m)), n_samples=n)
+    else:
+        dense = rng.normal(size=(n, m, d))
+        J = LazyJacobian(lambda a, b: dense[a:b], n_samples=n, shape_out_in=(m, d))
+    Z = rng.normal(size=(n, m)) + 5.0
+    Y = rng.normal(size=(n, k))
+    G = rng.normal(size=(n, k, d))
+    return Z, Y, G, J
+
+
+@pytest.mark.parametrize("kind", ["row_scaled", "row_scaled_left", "lazy"])
+@pytest.mark.parametrize("nan_fraction", [0.0, 0.3])
+def test_lazy_jacobian_fits_equal_the_dense_ones(rng, monkeypatch, brute_force, kind, nan_fraction):
+    Z, Y, G, J = _lazy_case(rng, kind)
+    G[rng.uniform(size=G.shape) < nan_fraction] = np.nan
+    w = rng.uniform(0.2, 2.0, size=len(Z))
+    dense = J.toarray()
+    ref = GIRidge(alpha=0.3, gradient_weight=1.7).fit(Z, Y, G, dZdX=dense, sample_weight=w)
+    coef, intercept = brute_force(Z, Y, G, dense, w, 0.3, 1.7, True)
+    np.testing.assert_allclose(ref.coef_, coef, rtol=1e-8, atol=1e-10)
+    monkeypatch.setattr(_normal_equations, "_CHUNK_BYTES", 1024)  # several chunks
+    lazy = GIRidge(alpha=0.3, gradient_weight=1.7).fit(Z, Y, G, dZdX=J, sample_weight=w)
+    np.testing.assert_allclose(lazy.coef_, ref.coef_, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(lazy.intercept_, ref.intercept_, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(lazy.predict_gradient(Z, dZdX=J), ref.predict_gradient(Z, dZdX=dense),
+                               rtol=1e-10, atol=1e-12)
+
+
+def test_row_scaled_gradient_terms_take_the_hadamard_form(rng, monkeypatch):
+    Z, Y, G, J = _lazy_case(rng, "row_scaled", n=40)
+    w = rng.uniform(0.2, 2.0, size=len(Z))
+    calls = []
+    monkeypatch.setattr(J, "rows", lambda a, b: calls.append((a, b)))  # the slow path is not taken
+    H, r = _normal_equations.gradient_terms(G, J, w)
+    monkeypatch.undo()
+    S = J.scales(0, 40)
+    assert not calls and H.shape == (1, 5, 5)
+    # sum_i w_i diag(s_i) R R^T diag(s_i) = (R R^T) * (S^T W S)
+    np.testing.assert_allclose(H[0], (J.right @ J.right.T) * (S.T @ (w[:, None] * S)), rtol=1e-12)
+    H_dense, r_dense = _normal_equations.gradient_terms(G, J.toarray(), w)
+    np.testing.assert_allclose(H, H_dense, rtol=1e-12, atol=1e-12 * np.abs(H_dense).max())
+    np.testing.assert_allclose(r, r_dense, rtol=1e-12, atol=1e-12 * np.abs(r_dense).max())
+
+
+def test_lazy_jacobian_of_the_wrong_size_is_a_clear_error(rng):
+    Z, Y, G, J = _lazy_case(rng, "lazy")
+    with pytest.raises(ValueError,
+                       match=r"dZdX is a lazy Jacobian of shape \(60, 5, 3\), expected .*\(59, 5"):
+        GIRidge().fit(Z[1:], Y[1:], G[1:], dZdX=J)
+    model = GIRidge().fit(Z, Y, G, dZdX=J)
+    with pytest.raises(ValueError, match="dZdX is a lazy Jacobian"):
+        model.predict_gradient(Z[:3], dZdX=J)
+
+
+# ---------------------------------------------------------------- partial_fit and statistics
+
+
+def _batches(rng, n, n_batches):
+    return np.array_split(rng.permutation(n), n_batches)
+
+
+@pytest.mark.parametrize(
+    "case, fit_intercept",
+    # (no "offset" without intercept: a 1e6 offset left in the Gram matrix makes
+    # the problem itself ill-conditioned, for one fit as for many)
+    [(case, True) for case in ("plain", "offset", "multi_nan_weights", "per_sample_jacobian")]
+    + [(case, False) for case in ("plain", "multi_nan_weights", "per_sample_jacobian")],
+)
+def test_partial_fit_over_shuffled_batches_equals_one_fit(rng, case, fit_intercept):
+    n, p = 200, 4
+    X, y, G = _linear_data(rng, n=n, d=p, k=2 if case != "plain" else None)
+    w, J = None, None
+    if case == "offset":  # far from the origin: a naive uncentred merge loses ~8 digits
+        X = X * 1e-2 + 1e6
+        y = y + 1e5
+    if case == "multi_nan_weights":
+        G[rng.uniform(size=G.shape) < 0.3] = np.nan
+        w = rng.uniform(0.1, 3.0, size=n)
+    if case == "per_sample_jacobian":
+        J = rng.normal(size=(n, p, 3))
+        G = rng.normal(size=(n, 2, 3))
+    model = GIRidge(alpha=0.5, gradient_weight=2.0, fit_intercept=fit_intercept)
+    ref = clone(model).fit(X, y, G, dZdX=J, sample_weight=w)
+    for n_batches in (2, 7, 31):
+        inc = clone(model)
+        for batch in _batches(rng, n, n_batches):
+            inc.partial_fit(X[batch], y[batch], G[batch], dZdX=None if J is None else J[batch],
+                            sample_weight=None if w is None else w[batch])
+        scale = np.abs(ref.coef_).max()
+        np.testing.assert_allclose(inc.coef_, ref.coef_, rtol=1e-10, atol=1e-10 * scale)
+        np.testing.assert_allclose(inc.intercept_, ref.intercept_, rtol=1e-10,
+                                   atol=1e-10 * (1 + np.abs(ref.intercept_).max()))
+        assert np.shape(inc.coef_) == np.shape(ref.coef_)
+
+
+def test_naive_uncentred_sums_would_fail_the_offset_case(rng):
+    """The offset case above can fail: the textbook merge of uncentred sums loses the digits."""
+    X = rng.normal(size=(200, 3)) * 1e-2 + 1e6
+    w = np.ones(200)
+    naive = X.T @ X - np.outer(X.sum(0), X.sum(0)) / w.sum()
+    Xc = X - X.mean(0)
+    assert np.abs(naive - Xc.T @ Xc).max() > 1e-6 * np.abs(Xc.T @ Xc).max()
+
+
+def test_partial_fit_mixes_batches_with_and_without_gradients(rng):
+    X, y, G = _linear_data(rng, n=60)
+    G[:20] = np.nan  # the first 20 samples without gradients: the same as leaving dYdX out
+    ref = GIRidge(alpha=0.1).fit(X, y, G)
+    inc = GIRidge(alpha=0.1).partial_fit(X[:20], y[:20]).partial_fit(X[20:], y[20:], G[20:])
+    np.testing.assert_allclose(inc.coef_, ref.coef_, rtol=1e-10)
+    # the coefficients are usable after every call, and fit is continued
+    after_fit = GIRidge(alpha=0.1).fit(X[:20], y[:20]).partial_fit(X[20:], y[20:], G[20:])
+    np.testing.assert_allclose(after_fit.coef_, ref.coef_, rtol=1e-10)
+    # hyperparameters are applied at solve time
+    refit = GIRidge(alpha=3.0).fit(X, y, G)
+    inc.set_params(alpha=3.0)
+    inc.fit_statistics(inc._statistics)
+    np.testing.assert_allclose(inc.coef_, refit.coef_, rtol=1e-10)
+
+
+def test_partial_fit_consistency_errors(rng):
+    X, y, G = _linear_data(rng, n=20, k=2)
+    model = GIRidge().partial_fit(X, y, G)
+    with pytest.raises(ValueError, match="X has 3 features, but GIRidge is expecting 4"):
+        model.partial_fit(X[:, :3], y, G[:, :, :3])
+    with pytest.raises(ValueError, match=r"partial_fit got y inconsistent.*2 output\(s\).*1 output"):
+        model.partial_fit(X, y[:, :1], G[:, :1])
+    with pytest.raises(ValueError, match="2-D.*1-D"):
+        model.partial_fit(X, y[:, 0], G[:, 0])
+    stats = model.sufficient_statistics(X, y, G)
+    with pytest.raises(ValueError, match="Cannot merge statistics of X with 4 and 3 features"):
+        stats.merge(GIRidge().sufficient_statistics(X[:, :3], y, G[:, :, :3]))
+    with pytest.raises(TypeError, match="Can only merge GIRidgeStatistics"):
+        stats.merge(1.0)
+    with pytest.raises(TypeError, match="statistics must be GIRidgeStatistics"):
+        GIRidge().fit_statistics((X, y))
+
+
+def test_sufficient_statistics_do_not_change_the_estimator(rng):
+    X, y, G = _linear_data(rng, n=20)
+    model = GIRidge()
+    stats = model.sufficient_statistics(X, y, G)
+    assert not hasattr(model, "n_features_in_") and stats.sum_weight == 20.0
+    np.testing.assert_allclose(stats.X_mean, X.mean(0))
+    np.testing.assert_allclose(stats.gram, (X - X.mean(0)).T @ (X - X.mean(0)))
+    fitted = GIRidge().fit(X, y, G)
+    np.testing.assert_allclose(GIRidge().fit_statistics(stats).coef_, fitted.coef_, rtol=1e-12)
+
+
+def test_dask_map_reduce_over_partitions_equals_one_fit(rng):
+    dask = pytest.importorskip("dask")
+    X, y, G = _linear_data(rng, n=400, d=5, k=2)
+    G[rng.uniform(size=G.shape) < 0.2] = np.nan
+    w = rng.uniform(0.5, 2.0, size=400)
+    model = GIRidge(alpha=0.3)
+    partitions = np.array_split(rng.permutation(400), 8)
+    # map: one delayed task per partition; reduce: a pairwise tree of merges
+    level = [dask.delayed(model.sufficient_statistics)(X[i], y[i], G[i], sample_weight=w[i])
+             for i in partitions]
+    while len(level) > 1:
+        level = [dask.delayed(GIRidgeStatistics.merge)(a, b) for a, b in zip(level[::2], level[1::2])]
+    (total,) = dask.compute(level[0], scheduler="threads")
+    fitted = clone(model).fit_statistics(total)
+    ref = clone(model).fit(X, y, G, sample_weight=w)
+    np.testing.assert_allclose(fitted.coef_, ref.coef_, rtol=1e-10)
+    np.testing.assert_allclose(fitted.intercept_, ref.intercept_, rtol=1e-10)
+
+
+def test_dask_ml_incremental_wrapper_runs_partial_fit_over_blocks(rng):
+    pytest.importorskip("dask_ml")
+    import dask.array as da
+    from dask_ml.wrappers import Incremental
+
+    X, y, _ = _linear_data(rng, n=300)
+    wrapped = Incremental(GIRidge(alpha=0.2), shuffle_blocks=True, random_state=0)
+    # dask-ml hands the same fit keyword arguments to every block, so gradients
+    # cannot be blocked by it: values only (use sufficient_statistics for gradients)
+    wrapped.fit(da.from_array(X, chunks=50), da.from_array(y, chunks=50))
+    ref = GIRidge(alpha=0.2).fit(X, y)
+    np.testing.assert_allclose(wrapped.estimator_.coef_, ref.coef_, rtol=1e-10)

@@ -9,6 +9,7 @@ from sklearn import config_context
 from sklearn.compose import ColumnTransformer
 from sklearn.decomposition import PCA
 from sklearn.exceptions import ConvergenceWarning
+from sklearn.kernel_approximation import Nystroem, RBFSampler
 from sklearn.linear_model import Ridge
 from sklearn.model_selection import GridSearchCV, KFold
 from sklearn.pipeline import make_pipeline
@@ -24,7 +25,8 @@ from sklearn.utils import estimator_html_repr
 from sklearn_gi.linear_model import GIRidge
 from sklearn_gi.neural_network import GIMLPRegressor
 from sklearn_gi.pipeline import GIPipeline, make_gi_pipeline
-from sklearn_gi.preprocessing import GIFunctionTransformer
+from sklearn_gi.preprocessing import GIFunctionTransformer, _jacobian_types, transform_jacobian
+from sklearn_gi.preprocessing._jacobian_types import _LazyBase
 
 SCALES = np.array([1.0, 1000.0])
 
@@ -202,3 +204,70 @@ def test_three_dimensional_gradients_multi_output():
     model = make_gi_pipeline(StandardScaler(), GIRidge(alpha=1e-10)).fit(X, Y, G)
     np.testing.assert_allclose(model.predict_gradient(X), G, rtol=1e-6)
     assert isinstance(model, GIPipeline)
+
+
+# ---------------------------------------------------------------- kernel feature maps
+
+
+@pytest.mark.parametrize(
+    "feature_map",
+    [RBFSampler(n_components=40, random_state=0), Nystroem(n_components=30, random_state=0),
+     Nystroem(kernel="poly", degree=2, n_components=8, random_state=0)],
+    ids=["rff", "nystroem_rbf", "nystroem_poly"],
+)
+def test_kernel_feature_maps_fit_lazily_and_exactly(monkeypatch, feature_map):
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(200, 3)) * [1.0, 10.0, 0.1]
+    y = np.sin(X[:, 0]) + np.cos(X[:, 1] / 10) * X[:, 2] * 10
+    G = np.column_stack([np.cos(X[:, 0]), -np.sin(X[:, 1] / 10) * X[:, 2], np.cos(X[:, 1] / 10) * 10])
+    G[rng.uniform(size=G.shape) < 0.2] = np.nan
+    sw = rng.uniform(0.5, 2.0, size=len(X))
+    model = make_gi_pipeline(StandardScaler(), feature_map, GIRidge(alpha=1e-3))
+    with monkeypatch.context() as patch:
+        def refuse(self):
+            raise AssertionError("a lazy Jacobian was materialised")
+
+        patch.setattr(_LazyBase, "toarray", refuse)
+        model.fit(X, y, G, giridge__sample_weight=sw)
+        gradient = model.predict_gradient(X[:7])
+    assert model.gradient_mode_ == "jacobian"
+    scaler, fitted_map = model[0], model[1]
+    Xs = scaler.transform(X)
+    J = transform_jacobian(fitted_map, Xs) / scaler.scale_  # dense (n, p, d), the reference
+    ref = GIRidge(alpha=1e-3).fit(fitted_map.transform(Xs), y, G, dZdX=J, sample_weight=sw)
+    np.testing.assert_allclose(model[-1].coef_, ref.coef_, rtol=1e-8, atol=1e-10 * np.abs(ref.coef_).max())
+    np.testing.assert_allclose(gradient, ref.coef_ @ J[:7], rtol=1e-8, atol=1e-10)
+
+
+def test_random_features_predict_gradient_in_chunks_matches_finite_differences(monkeypatch):
+    rng = np.random.default_rng(0)
+    X = rng.uniform(-2, 2, size=(300, 2))
+    y, G = np.sin(X).sum(axis=1), np.cos(X)
+    model = make_gi_pipeline(StandardScaler(), RBFSampler(n_components=100, random_state=0),
+                             GIRidge(alpha=1e-6)).fit(X, y, G)
+    whole = model.predict_gradient(X)
+    monkeypatch.setattr(_jacobian_types, "_CHUNK_BYTES", 8 * 100 * 4 * 20)  # 20-row chunks
+    assert len(_jacobian_types.chunk_slices(300, 8 * 100 * 4)) == 15
+    np.testing.assert_allclose(model.predict_gradient(X), whole, rtol=1e-12, atol=1e-12)
+    eps = 1e-6
+    fd = np.column_stack([(model.predict(X + e) - model.predict(X - e)) / (2 * eps) for e in eps * np.eye(2)])
+    np.testing.assert_allclose(whole, fd, atol=1e-6)
+    assert np.sqrt(np.mean((whole - G) ** 2)) < 0.05  # and it learnt the gradient
+
+
+def test_random_features_never_hold_the_per_sample_jacobians():
+    import tracemalloc
+
+    rng = np.random.default_rng(0)
+    n, p, d = 4000, 300, 8
+    X = rng.normal(size=(n, d))
+    y, G = np.sin(X).sum(axis=1), np.cos(X)
+    model = make_gi_pipeline(StandardScaler(), RBFSampler(n_components=p, random_state=0), GIRidge())
+    tracemalloc.start()
+    model.fit(X, y, G)
+    model.predict_gradient(X)
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    jacobian_bytes = n * p * d * 8  # 77 MB
+    # Z (n, p) is 9.6 MB, model gradients and chunks a few MB more
+    assert peak < jacobian_bytes / 3, peak / 2**20

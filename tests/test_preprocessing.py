@@ -2,6 +2,7 @@ import numpy as np
 import pytest
 from sklearn.compose import ColumnTransformer
 from sklearn.decomposition import PCA
+from sklearn.kernel_approximation import Nystroem, RBFSampler
 from sklearn.preprocessing import (
     MaxAbsScaler,
     MinMaxScaler,
@@ -12,9 +13,10 @@ from sklearn.preprocessing import (
     StandardScaler,
 )
 
-from sklearn_gi.preprocessing import GIFunctionTransformer, transform_jacobian
-from sklearn_gi.preprocessing._jacobian_types import Jacobian
-from sklearn_gi.preprocessing._jacobians import jacobian_of
+from sklearn_gi.preprocessing import GIFunctionTransformer, supported_transformers, transform_jacobian
+from sklearn_gi.preprocessing import _jacobian_types
+from sklearn_gi.preprocessing._jacobian_types import Jacobian, LazyJacobian, RowScaledJacobian
+from sklearn_gi.preprocessing._jacobians import check_known_jacobian, jacobian_of
 
 SCALES = np.array([1.0, 100.0, 0.01])
 
@@ -126,3 +128,113 @@ def test_protocol_method_is_used(rng):
             return 2 * np.eye(np.shape(X)[1])
 
     np.testing.assert_array_equal(transform_jacobian(Doubler(), np.ones((2, 2))), 2 * np.eye(2))
+
+
+# ---------------------------------------------------------------- kernel feature maps
+
+KERNEL_MAPS = [
+    RBFSampler(n_components=7, gamma=0.5, random_state=0),
+    Nystroem(n_components=8, gamma=0.3, random_state=0),
+    Nystroem(kernel="poly", n_components=8, random_state=0),
+    Nystroem(kernel="polynomial", degree=2, coef0=0.5, gamma=0.3, n_components=8, random_state=0),
+    Nystroem(kernel="sigmoid", gamma=0.1, n_components=8, random_state=0),
+    Nystroem(kernel="linear", n_components=3, random_state=0),
+]
+
+
+@pytest.mark.parametrize("transformer", KERNEL_MAPS, ids=lambda t: repr(t)[:60])
+def test_kernel_feature_map_jacobians_match_finite_differences(rng, transformer):
+    X = rng.normal(size=(30, 3))
+    X_test = rng.normal(size=(5, 3))
+    transformer.fit(X)
+    J = transform_jacobian(transformer, X_test)
+    J = np.broadcast_to(J, (5,) + J.shape[-2:])
+    fd = _fd_jacobian(transformer, X_test, np.full(3, 1e-5))
+    assert J.shape == fd.shape
+    np.testing.assert_allclose(J, fd, atol=1e-8 * (1 + np.abs(fd).max()))
+
+
+def test_kernel_feature_maps_stay_lazy_through_scalers(rng):
+    X = rng.normal(size=(50, 3)) * SCALES
+    scaler = StandardScaler().fit(X)
+    Xs = scaler.transform(X)
+    rff = RBFSampler(n_components=6, random_state=0).fit(Xs)
+    nys = Nystroem(n_components=5, random_state=0).fit(Xs)
+    poly = Nystroem(kernel="poly", n_components=5, random_state=0).fit(Xs)
+    J_scaler = jacobian_of(scaler, X)
+    for step, kind in ((rff, "row_scaled"), (nys, "lazy"), (poly, "row_scaled")):
+        inner = jacobian_of(step, Xs)
+        assert inner.kind == kind and inner.values is None  # nothing (n, p, d) is held
+        both = J_scaler.then(inner)
+        assert both.kind == kind
+        np.testing.assert_allclose(both.toarray(), inner.toarray() / scaler.scale_, rtol=1e-12)
+    # the scaler's row-scaling stays in closed form: W^T diag(1 / scale)
+    composed = J_scaler.then(jacobian_of(rff, Xs))
+    assert composed.left is None
+    np.testing.assert_allclose(composed.right, rff.random_weights_.T / scaler.scale_)
+
+
+def test_lazy_compositions_are_exact(rng):
+    n, m = 5, 3
+    S = rng.normal(size=(n, m))
+    right, left = rng.normal(size=(m, m)), rng.normal(size=(m, m))
+    dense_rows = rng.normal(size=(n, m, m))
+    row_scaled = RowScaledJacobian(lambda a, b: S[a:b], right, n_samples=n)
+    both_sides = RowScaledJacobian(lambda a, b: S[a:b], right, left, n_samples=n)
+    lazy = LazyJacobian(lambda a, b: dense_rows[a:b], n_samples=n, shape_out_in=(m, m))
+    eager = [
+        Jacobian("diagonal", rng.uniform(1, 2, m)),
+        Jacobian("diagonal", rng.uniform(1, 2, (n, m))),
+        Jacobian("constant", rng.normal(size=(m, m))),
+        Jacobian("dense", rng.normal(size=(n, m, m))),
+    ]
+    expected_row_scaled = S[:, :, None] * right
+    np.testing.assert_allclose(row_scaled.toarray(), expected_row_scaled)
+    np.testing.assert_allclose(both_sides.toarray(), left @ expected_row_scaled)
+    for a in (row_scaled, both_sides, lazy):
+        for b in eager + [row_scaled, both_sides, lazy]:
+            for inner, outer in ((a, b), (b, a)):
+                expected = np.broadcast_to(outer.toarray(), (n, m, m)) @ np.broadcast_to(
+                    inner.toarray(), (n, m, m))
+                composed = inner.then(outer)
+                assert composed.is_lazy
+                np.testing.assert_allclose(composed.toarray(), expected, rtol=1e-12, atol=1e-12)
+    # row-scaled forms survive shared scalings and constants on either side
+    for outer in eager[:3]:
+        assert row_scaled.then(outer).kind == "row_scaled"
+    for inner in (eager[0], eager[2]):
+        assert inner.then(both_sides).kind == "row_scaled"
+    G = rng.normal(size=(n, 2, m))
+    for J in (row_scaled, both_sides, lazy):
+        np.testing.assert_allclose(J.apply(G), G @ J.toarray(), rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(J.apply(J.pull_back(G)), G, atol=1e-9)
+    narrow = RowScaledJacobian(lambda a, b: S[a:b], right[:, :2], n_samples=n)
+    assert narrow.pull_back(rng.normal(size=(n, 1, 3))) is None
+
+
+def test_lazy_apply_and_toarray_work_in_chunks(rng, monkeypatch):
+    n, m, d = 300, 4, 2
+    S = rng.normal(size=(n, m))
+    right = rng.normal(size=(m, d))
+    seen = []
+
+    def scales(start, stop):
+        seen.append(stop - start)
+        return S[start:stop]
+
+    J = RowScaledJacobian(scales, right, n_samples=n)
+    monkeypatch.setattr(_jacobian_types, "_CHUNK_BYTES", 8 * 16 * (m * d))
+    G = rng.normal(size=(n, 1, m))
+    np.testing.assert_allclose(J.apply(G), G @ (S[:, :, None] * right), rtol=1e-12)
+    assert max(seen) < n and sum(seen) == n  # several chunks, each sample once
+
+
+def test_unsupported_nystroem_kernels_name_the_supported_ones(rng):
+    X = rng.normal(size=(10, 2))
+    for kernel in ("laplacian", "chi2", lambda a, b: float(a @ b)):
+        nys = Nystroem(kernel=kernel, n_components=3, random_state=0)
+        with pytest.raises(TypeError, match="Nystroem.*no known Jacobian.*'rbf', 'poly'.*'sigmoid'"):
+            check_known_jacobian(nys)  # before fitting
+        with pytest.raises(TypeError, match="supported kernels"):
+            transform_jacobian(nys.fit(np.abs(X)), np.abs(X))
+    assert "RBFSampler" in supported_transformers() and "Nystroem" in supported_transformers()

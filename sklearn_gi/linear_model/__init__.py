@@ -2,5 +2,6 @@
 
 from ._gi_ridge import GILinearRegression, GIRidge
 from ._ridge_gradient import RidgeGradient
+from ._statistics import GIRidgeStatistics
 
-__all__ = ["GIRidge", "GILinearRegression", "RidgeGradient"]
+__all__ = ["GIRidge", "GILinearRegression", "RidgeGradient", "GIRidgeStatistics"]

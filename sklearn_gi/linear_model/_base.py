@@ -8,9 +8,11 @@ from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ..utils._validation import (
+    _check_lazy_jacobian,
     check_feature_jacobian,
     check_gradient_inputs,
     check_positive_sample_weight,
+    is_lazy_jacobian,
 )
 from ._normal_equations import (
     centered_gram_and_cross,
@@ -22,7 +24,8 @@ from ._normal_equations import (
 class _GILinearProblem:
     """Validated inputs of a fit, reduced to the terms of the normal equations."""
 
-    def __init__(self, gram, cross, X_offset, y_offset, H, r, y_ndim, dtype):
+    def __init__(self, gram, cross, X_offset, y_offset, H, r, y_ndim, dtype, sum_weight=None):
+        self.sum_weight = sum_weight
         self.gram = gram  # (p, p)
         self.cross = cross  # (p, k)
         self.X_offset = X_offset
@@ -39,13 +42,18 @@ class _BaseGILinear(MultiOutputMixin, RegressorMixin, BaseEstimator):
     # GI estimators without their gradients are almost always a mistake, so
     # the gradients are routed by default (no set_fit_request boilerplate).
     __metadata_request__fit = {"dYdX": True, "dZdX": True}
+    # GIPipeline may hand dZdX over as a lazy Jacobian (see utils._validation.is_lazy_jacobian)
+    _accepts_lazy_jacobian = True
 
     _parameter_constraints: dict = {
         "fit_intercept": ["boolean"],
     }
 
-    def _prepare(self, X, y, dYdX, dZdX, sample_weight):
-        """Validate every fit input, then accumulate the normal-equation terms."""
+    def _prepare(self, X, y, dYdX, dZdX, sample_weight, *, reset=True, center=None):
+        """Validate every fit input, then accumulate the normal-equation terms.
+
+        ``center`` (default: ``fit_intercept``) centres on the weighted means.
+        """
         X, y = validate_data(
             self,
             X,
@@ -53,6 +61,7 @@ class _BaseGILinear(MultiOutputMixin, RegressorMixin, BaseEstimator):
             dtype=[np.float64, np.float32],
             y_numeric=True,
             multi_output=True,
+            reset=reset,
         )
         n, p = X.shape
         y_ndim = y.ndim
@@ -63,7 +72,7 @@ class _BaseGILinear(MultiOutputMixin, RegressorMixin, BaseEstimator):
             dYdX, dZdX, n_samples=n, n_model_features=p, n_outputs=k, y_ndim=y_ndim
         )
 
-        if self.fit_intercept:
+        if self.fit_intercept if center is None else center:
             X_offset, y_offset = weighted_offsets(X, Y, sample_weight)
         else:
             X_offset, y_offset = np.zeros(p), np.zeros(k)
@@ -71,7 +80,8 @@ class _BaseGILinear(MultiOutputMixin, RegressorMixin, BaseEstimator):
         H = r = None
         if G is not None:
             H, r = gradient_terms(G, J, sample_weight)
-        return _GILinearProblem(gram, cross, X_offset, y_offset, H, r, y_ndim, X.dtype)
+        return _GILinearProblem(gram, cross, X_offset, y_offset, H, r, y_ndim, X.dtype,
+                                sum_weight=float(sample_weight.sum()))
 
     def _set_coef(self, coef, problem):
         """Store ``coef`` (k, p) and the intercept in sklearn's Ridge layout."""
@@ -108,7 +118,7 @@ class _BaseGILinear(MultiOutputMixin, RegressorMixin, BaseEstimator):
         ----------
         X : array-like of shape (n_samples, n_features)
         dZdX : array-like of shape (n_samples, n_features, n_inputs) or \
-                (n_features, n_inputs), default=None
+                (n_features, n_inputs), or lazy Jacobian, default=None
             Jacobian of the features ``X`` with respect to raw inputs. When
             given, the gradient is returned with respect to the raw inputs
             (chain rule), as it was matched during ``fit``.
@@ -125,6 +135,9 @@ class _BaseGILinear(MultiOutputMixin, RegressorMixin, BaseEstimator):
         coef = np.atleast_2d(self.coef_)  # (k, p)
         if dZdX is None:
             grad = np.broadcast_to(coef, (n,) + coef.shape).astype(X.dtype)
+        elif is_lazy_jacobian(dZdX):
+            J, _ = _check_lazy_jacobian(dZdX, n, X.shape[1])
+            grad = J.apply(np.broadcast_to(coef, (n,) + coef.shape)).astype(X.dtype, copy=False)
         else:
             J, _ = check_feature_jacobian(
                 dZdX, n_samples=n, n_model_features=X.shape[1], dtype=X.dtype

@@ -1,10 +1,11 @@
 """Ridge regression on values and input-gradients, solved in closed form."""
 
 import numpy as np
-from sklearn.base import _fit_context
+from sklearn.base import _fit_context, clone
 
-from ._base import _BaseGILinear, _nonneg
+from ._base import _BaseGILinear, _GILinearProblem, _nonneg
 from ._normal_equations import solve_normal_equations
+from ._statistics import GIRidgeStatistics
 
 
 def _solve_gi_ridge(problem, alpha, gradient_weight):
@@ -28,7 +29,10 @@ def _solve_gi_ridge(problem, alpha, gradient_weight):
 
 
 class _BaseGIRidge(_BaseGILinear):
-    """Shared ``fit`` of :class:`GIRidge` and :class:`GILinearRegression`."""
+    """Shared ``fit`` and ``partial_fit`` of :class:`GIRidge` and :class:`GILinearRegression`."""
+
+    # routed by default, as for fit (learning_curve and friends call partial_fit)
+    __metadata_request__partial_fit = {"dYdX": True, "dZdX": True}
 
     _parameter_constraints: dict = {
         **_BaseGILinear._parameter_constraints,
@@ -54,9 +58,13 @@ class _BaseGIRidge(_BaseGILinear):
             for :class:`GIRidge`, the minimum-norm least-squares fit for
             :class:`GILinearRegression`.
         dZdX : array-like of shape (n_samples, n_features, n_inputs) or \
-                (n_features, n_inputs), default=None
+                (n_features, n_inputs), or lazy Jacobian, default=None
             Jacobian of the columns of ``X`` with respect to the raw inputs the
-            gradients refer to. The 2-D form is shared by all samples.
+            gradients refer to. The 2-D form is shared by all samples. A lazy
+            Jacobian (what :class:`~sklearn_gi.pipeline.GIPipeline` passes for
+            kernel feature maps such as RBFSampler and Nystroem; the protocol
+            is :func:`sklearn_gi.utils._validation.is_lazy_jacobian`) is read
+            chunk by chunk and never materialised.
         sample_weight : array-like of shape (n_samples,), default=None
             Per-sample weights, applied to both the value and gradient terms.
 
@@ -65,10 +73,160 @@ class _BaseGIRidge(_BaseGILinear):
         self : object
             Fitted estimator.
         """
-        problem = self._prepare(X, y, dYdX, dZdX, sample_weight)
+        self._solve_statistics(self._statistics_of(X, y, dYdX, dZdX, sample_weight, reset=True))
+        return self
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def partial_fit(self, X, y, dYdX=None, *, dZdX=None, sample_weight=None):
+        """Add a batch of data to the fit; the coefficients are usable after every call.
+
+        The normal equations are accumulated exactly (see
+        :class:`GIRidgeStatistics`), so any split of the data into batches, in
+        any order, gives the coefficients of one :meth:`fit` on all of it (up to
+        rounding), with memory ``O(n_features^2)`` between calls. A previous
+        :meth:`fit` is continued, not restarted. ``alpha``, ``gradient_weight``
+        and ``fit_intercept`` may be changed between calls: they are applied
+        when solving.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Training inputs (or features of the raw inputs, see ``dZdX``).
+        y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+            Target values.
+        dYdX : array-like of shape (n_samples, n_inputs) or \
+                (n_samples, n_outputs, n_inputs), default=None
+            Gradients of ``y`` with respect to the inputs; the 3-D form goes
+            with a 2-D ``y``. ``n_inputs`` is ``n_features``, or the last axis of
+            ``dZdX`` when that is given. NaN marks an unknown partial. ``None``
+            gives the value-only model: exactly :class:`sklearn.linear_model.Ridge`
+            for :class:`GIRidge`, the minimum-norm least-squares fit for
+            :class:`GILinearRegression`.
+        dZdX : array-like of shape (n_samples, n_features, n_inputs) or \
+                (n_features, n_inputs), or lazy Jacobian, default=None
+            Jacobian of the columns of ``X`` with respect to the raw inputs the
+            gradients refer to. The 2-D form is shared by all samples. A lazy
+            Jacobian (what :class:`~sklearn_gi.pipeline.GIPipeline` passes for
+            kernel feature maps such as RBFSampler and Nystroem; the protocol
+            is :func:`sklearn_gi.utils._validation.is_lazy_jacobian`) is read
+            chunk by chunk and never materialised.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Per-sample weights, applied to both the value and gradient terms.
+
+        Returns
+        -------
+        self : object
+            Fitted estimator.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from sklearn_gi.linear_model import GIRidge
+        >>> rng = np.random.default_rng(0)
+        >>> X = rng.normal(size=(90, 2))
+        >>> y = X @ [1.0, -2.0] + 0.5
+        >>> G = np.tile([1.0, -2.0], (90, 1))
+        >>> model = GIRidge(alpha=1e-8)
+        >>> for batch in np.array_split(np.arange(90), 3):
+        ...     model = model.partial_fit(X[batch], y[batch], G[batch])
+        >>> model.coef_.round(6), round(model.intercept_, 6)
+        (array([ 1., -2.]), 0.5)
+        """
+        previous = getattr(self, "_statistics", None)
+        batch = self._statistics_of(X, y, dYdX, dZdX, sample_weight, reset=previous is None)
+        try:
+            merged = batch if previous is None else previous.merge(batch)
+        except ValueError as exc:
+            raise ValueError(f"partial_fit got y inconsistent with the earlier batches: {exc}") from exc
+        self._solve_statistics(merged)
+        return self
+
+    def sufficient_statistics(self, X, y, dYdX=None, *, dZdX=None, sample_weight=None):
+        """Reduce one piece of data to mergeable statistics, without fitting.
+
+        For map-reduce fits (Dask, Spark): compute the statistics of every
+        partition, combine them with :meth:`GIRidgeStatistics.merge` and solve
+        with :meth:`fit_statistics`. The estimator is not changed; a fitted one
+        checks the number of features.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Training inputs (or features of the raw inputs, see ``dZdX``).
+        y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+            Target values.
+        dYdX : array-like of shape (n_samples, n_inputs) or \
+                (n_samples, n_outputs, n_inputs), default=None
+            Gradients of ``y`` with respect to the inputs; the 3-D form goes
+            with a 2-D ``y``. ``n_inputs`` is ``n_features``, or the last axis of
+            ``dZdX`` when that is given. NaN marks an unknown partial. ``None``
+            gives the value-only model: exactly :class:`sklearn.linear_model.Ridge`
+            for :class:`GIRidge`, the minimum-norm least-squares fit for
+            :class:`GILinearRegression`.
+        dZdX : array-like of shape (n_samples, n_features, n_inputs) or \
+                (n_features, n_inputs), or lazy Jacobian, default=None
+            Jacobian of the columns of ``X`` with respect to the raw inputs the
+            gradients refer to. The 2-D form is shared by all samples. A lazy
+            Jacobian (what :class:`~sklearn_gi.pipeline.GIPipeline` passes for
+            kernel feature maps such as RBFSampler and Nystroem; the protocol
+            is :func:`sklearn_gi.utils._validation.is_lazy_jacobian`) is read
+            chunk by chunk and never materialised.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Per-sample weights, applied to both the value and gradient terms.
+
+        Returns
+        -------
+        statistics : GIRidgeStatistics
+
+        Examples
+        --------
+        See :class:`GIRidgeStatistics`.
+        """
+        estimator = self if hasattr(self, "n_features_in_") else clone(self)
+        return estimator._statistics_of(
+            X, y, dYdX, dZdX, sample_weight, reset=not hasattr(self, "n_features_in_")
+        )
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit_statistics(self, statistics):
+        """Fit from (merged) :class:`GIRidgeStatistics`; later :meth:`partial_fit` calls add to them.
+
+        Parameters
+        ----------
+        statistics : GIRidgeStatistics
+
+        Returns
+        -------
+        self : object
+            Fitted estimator (without ``feature_names_in_``).
+
+        Examples
+        --------
+        See :class:`GIRidgeStatistics`.
+        """
+        if not isinstance(statistics, GIRidgeStatistics):
+            raise TypeError(
+                f"statistics must be GIRidgeStatistics (from sufficient_statistics), got "
+                f"{type(statistics).__name__}."
+            )
+        self.n_features_in_ = statistics.n_features
+        if hasattr(self, "feature_names_in_"):
+            del self.feature_names_in_
+        self._solve_statistics(statistics)
+        return self
+
+    def _statistics_of(self, X, y, dYdX, dZdX, sample_weight, *, reset):
+        p = self._prepare(X, y, dYdX, dZdX, sample_weight, reset=reset, center=True)
+        return GIRidgeStatistics(p.sum_weight, p.X_offset, p.y_offset, p.gram, p.cross, p.H, p.r,
+                                 y_ndim=p.y_ndim, dtype=p.dtype)
+
+    def _solve_statistics(self, statistics):
+        gram, cross, X_offset, y_offset = statistics.normal_equations(self.fit_intercept)
+        problem = _GILinearProblem(gram, cross, X_offset, y_offset, statistics.H, statistics.r,
+                                   statistics.y_ndim, statistics.dtype)
         coef, self.solver_ = _solve_gi_ridge(problem, self._penalty(), self.gradient_weight)
         self._set_coef(coef, problem)
-        return self
+        self._statistics = statistics
 
 
 class GIRidge(_BaseGIRidge):

@@ -16,6 +16,8 @@ chunks, so memory beyond the inputs is ``O(p^2 + chunk)``.
 import numpy as np
 from scipy import linalg
 
+from ..utils._validation import is_lazy_jacobian
+
 # Target bytes of one temporary chunk: large enough for BLAS efficiency,
 # small enough to keep the footprint flat as n grows.
 _CHUNK_BYTES = 4 * 2**20
@@ -74,8 +76,11 @@ def gradient_terms(G, J, sample_weight):
     ----------
     G : ndarray of shape (n, k, d)
         Gradient targets; NaN marks an unknown partial derivative.
-    J : None or ndarray of shape (p, d) or (n, p, d)
-        Feature Jacobian; ``None`` means the identity (``p == d``).
+    J : None, ndarray of shape (p, d) or (n, p, d), or lazy Jacobian
+        Feature Jacobian; ``None`` means the identity (``p == d``). A lazy one
+        (:func:`~sklearn_gi.utils._validation.is_lazy_jacobian`) is pulled
+        chunk by chunk; a row-scaled one ``J_i = diag(s_i) R`` with every
+        partial known takes the Hadamard form of :func:`_row_scaled_gradient_terms`.
     sample_weight : ndarray of shape (n,)
 
     Returns
@@ -86,15 +91,21 @@ def gradient_terms(G, J, sample_weight):
     r : ndarray of shape (k, p)
     """
     n, k, d = G.shape
-    per_sample = J is not None and J.ndim == 3
-    p = J.shape[-2] if J is not None else d
+    lazy = is_lazy_jacobian(J)
+    per_sample = lazy or (J is not None and J.ndim == 3)
+    p = (J.shape_out_in[0] if lazy else J.shape[-2]) if J is not None else d
     width = k * d + (p * d if per_sample else 0)
     step = _chunk_rows(n, width, G.dtype.itemsize)
 
     # NaN propagates through the weighted sum (inf was rejected by validation),
     # so one BLAS pass both detects unknown partials and does the common case
     weighted_sum = (sample_weight @ G.reshape(n, k * d)).reshape(k, d)
-    if not per_sample and np.all(np.isfinite(weighted_sum)):
+    all_known = bool(np.all(np.isfinite(weighted_sum)))
+    # only without a left factor: L (R R^T * S^T W S) L^T loses to cancellation what
+    # (L diag(s_i) R) rows keep when L is large and nearly cancels (rank-deficient Nystroem)
+    if getattr(J, "kind", None) == "row_scaled" and J.left is None and all_known:
+        return _row_scaled_gradient_terms(G, J, sample_weight)
+    if not per_sample and all_known:
         total = float(sample_weight.sum())
         counts = np.full((1, d), total)
         if J is None:
@@ -122,7 +133,8 @@ def gradient_terms(G, J, sample_weight):
             counts += Wm.reshape(m, k * d).sum(axis=0).reshape(k, d)
             weighted_sum += WG.reshape(m, k * d).sum(axis=0).reshape(k, d)
             continue
-        Jr = J[rows].transpose(0, 2, 1).reshape(m * d, p)  # each sample adds d rows
+        block = J.rows(start, start + m) if lazy else J[rows]
+        Jr = block.transpose(0, 2, 1).reshape(m * d, p)  # each sample adds d rows
         for j in range(n_matrices):
             H3[j] += Jr.T @ (Jr * Wm[:, j, :].reshape(m * d, 1))
         for j in range(k):
@@ -138,6 +150,31 @@ def gradient_terms(G, J, sample_weight):
         return H, weighted_sum
     # constant Jacobian: sum_i w_i J M_i J^T = J diag(counts) J^T
     return np.einsum("pd,kd,qd->kpq", J, diag, J), weighted_sum @ J.T
+
+
+def _row_scaled_gradient_terms(G, J, sample_weight):
+    """``H``, ``r`` for ``J_i = diag(s_i) R`` when every partial is known.
+
+    With ``M_i = I``, ``sum_i w_i J_i J_i^T = (R R^T) * (S^T diag(w) S)``
+    (``*`` elementwise, ``S`` the stacked scales ``(n, p)``) and
+    ``r_j = sum_i w_i s_i * (R g_ij)``: ``O(n p^2)`` rather than the
+    ``O(n d p^2)`` of the generic per-sample sum, and no ``(n, p, d)`` block.
+    """
+    n, k, d = G.shape
+    R = J.right
+    m = R.shape[0]
+    SS = np.zeros((m, m))
+    r = np.zeros((k, m))
+    unweighted = bool(np.all(sample_weight == 1.0))
+    step = _chunk_rows(n, 2 * m + k * (d + m), G.dtype.itemsize)
+    for start in range(0, n, step):
+        stop = min(start + step, n)
+        S = J.scales(start, stop)
+        Sw = S if unweighted else S * sample_weight[start:stop, None].astype(S.dtype)
+        SS += S.T @ Sw
+        # sum over the chunk of w_i s_i * (R g_ij), for every output j
+        r += np.einsum("im,ikm->km", Sw, G[start:stop] @ R.T)
+    return ((R @ R.T) * SS)[None], r
 
 
 def solve_normal_equations(A, B):

@@ -7,11 +7,12 @@ import numpy as np
 from sklearn.base import _fit_context
 from sklearn.pipeline import Pipeline, _name_estimators
 from sklearn.utils._param_validation import StrOptions
+from sklearn.utils import _safe_indexing
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.metadata_routing import _routing_enabled, process_routing
 from sklearn.utils.validation import _num_samples, check_is_fitted
 
-from ..preprocessing._jacobian_types import Jacobian
+from ..preprocessing._jacobian_types import Jacobian, chunk_slices
 from ..preprocessing._jacobians import check_known_jacobian, jacobian_of
 from ..utils._validation import check_gradient_inputs
 
@@ -42,6 +43,15 @@ class GIPipeline(Pipeline):
       final estimator sees gradients in its own coordinates; or
     * passes ``dYdX`` with ``dZdX = J`` to the final estimator, which matches
       ``df/dZ @ J = dYdX`` (polynomial and spline features, reducing PCA).
+
+    The per-sample Jacobians of kernel feature maps (``RBFSampler``,
+    ``Nystroem``), ``(n_samples, n_components, n_inputs)``, are never built:
+    they stay lazy through the composition and are read chunk by chunk by
+    :class:`~sklearn_gi.linear_model.GIRidge`, so
+    ``make_gi_pipeline(StandardScaler(), RBFSampler(), GIRidge())`` is a
+    gradient-enhanced kernel model with time and memory linear in ``n``
+    (other final estimators get the dense array). ``predict_gradient`` works
+    in row chunks too.
 
     Without ``dYdX`` it is a plain ``Pipeline``. ``predict_gradient(X)``
     returns gradients with respect to the raw inputs. Jacobians are known for
@@ -193,7 +203,9 @@ class GIPipeline(Pipeline):
             final.fit(Xt, y, dYdX=shaped(pulled), **final_params)
         else:
             self.gradient_mode_ = "jacobian"
-            final.fit(Xt, y, dYdX=shaped(G), dZdX=J.toarray(), **final_params)
+            # lazy Jacobians (kernel feature maps) stay lazy for estimators that read them in chunks
+            keep_lazy = J.is_lazy and getattr(final, "_accepts_lazy_jacobian", False)
+            final.fit(Xt, y, dYdX=shaped(G), dZdX=J if keep_lazy else J.toarray(), **final_params)
         return self
 
     def _step_fit_params(self, params):
@@ -246,6 +258,20 @@ class GIPipeline(Pipeline):
                 (n_samples, n_outputs, n_inputs)
         """
         check_is_fitted(self)
+        n = _num_samples(X)
+        width = getattr(self._final_estimator, "n_features_in_", None)
+        if width is None:
+            return self._predict_gradient_rows(X)
+        # in row chunks: (chunk, n_outputs, n_features) model gradients, never (n, ...)
+        rows = chunk_slices(n, 8 * width * (np.shape(X)[1] + 2))
+        if len(rows) <= 1:
+            return self._predict_gradient_rows(X)
+        return np.concatenate(
+            [self._predict_gradient_rows(_safe_indexing(X, np.arange(c.start, c.stop))) for c in rows],
+            axis=0,
+        )
+
+    def _predict_gradient_rows(self, X):
         Z, J = self._raw_jacobian(X)
         gradient = np.asarray(self._final_estimator.predict_gradient(Z))
         if J is None:

@@ -5,13 +5,30 @@ A Jacobian is one of:
 * ``constant``: one ``(p, d)`` matrix for every sample (linear maps: PCA);
 * ``diagonal``: ``(d,)`` (the same for every sample: scalers) or ``(n, d)``
   (elementwise maps, clipping), never expanded to ``(n, d, d)`` unless asked;
-* ``dense``: ``(n, p, d)``.
+* ``dense``: ``(n, p, d)``;
+* ``row_scaled`` (:class:`RowScaledJacobian`): ``J_i = L diag(s_i) R`` with
+  constant ``L (p, m)`` (or the identity) and ``R (m, d)`` and per-sample scales
+  ``s_i`` computed on demand, chunk by chunk (random Fourier features, Nystroem
+  with dot-product kernels);
+* ``lazy`` (:class:`LazyJacobian`): any per-sample Jacobian whose dense rows
+  ``J[start:stop]`` are computed on demand (Nystroem with the RBF kernel,
+  compositions that no cheaper form covers).
 
 Composition, pull-back of gradients and application to model gradients keep
-the cheapest form.
+the cheapest form; the two lazy kinds never hold ``(n, p, d)`` at once unless
+:meth:`Jacobian.toarray` is asked for it.
 """
 
 import numpy as np
+
+# Target bytes of one temporary chunk of a lazy Jacobian's rows.
+_CHUNK_BYTES = 4 * 2**20
+
+
+def chunk_slices(n_samples, row_bytes):
+    """Row slices covering ``range(n_samples)`` whose chunks take about ``_CHUNK_BYTES``."""
+    step = int(max(16, _CHUNK_BYTES // max(1, int(row_bytes))))
+    return [slice(start, min(start + step, n_samples)) for start in range(0, n_samples, step)]
 
 
 class Jacobian:
@@ -24,9 +41,26 @@ class Jacobian:
         ``(p, d)``, ``(d,)`` or ``(n, d)``, or ``(n, p, d)`` respectively.
     """
 
+    is_lazy = False
+
     def __init__(self, kind, values):
         self.kind = kind
         self.values = np.asarray(values)
+
+    @property
+    def n_samples(self):
+        """Number of samples of a per-sample Jacobian; None when shared by all."""
+        if self.kind == "dense" or (self.kind == "diagonal" and self.values.ndim == 2):
+            return self.values.shape[0]
+        return None
+
+    def rows(self, start, stop):
+        """``J[start:stop]`` as ``(m, p, d)``, or ``(p, d)`` when shared by every sample."""
+        if self.kind == "dense":
+            return self.values[start:stop]
+        if self.kind == "diagonal" and self.values.ndim == 2:
+            return Jacobian("diagonal", self.values[start:stop]).toarray()
+        return self.toarray()
 
     @classmethod
     def from_array(cls, array):
@@ -50,6 +84,8 @@ class Jacobian:
 
     def then(self, outer):
         """The composition ``outer @ self`` (``self`` applied first)."""
+        if self.is_lazy or outer.is_lazy:
+            return _compose_lazy(self, outer)
         a, b = outer, self
         if a.kind == "diagonal" and b.kind == "diagonal":
             return Jacobian("diagonal", a.values * b.values)
@@ -109,6 +145,198 @@ class Jacobian:
                                                np.swapaxes(gradient, 1, 2)), 1, 2)
         except np.linalg.LinAlgError:
             return None
+
+
+class _LazyBase(Jacobian):
+    """Shared behaviour of the Jacobians whose rows are computed on demand."""
+
+    is_lazy = True
+    values = None
+
+    def _row_bytes(self, extra=0):
+        p, d = self.shape_out_in
+        return 8 * (p * d + extra)
+
+    def chunks(self, extra_width=0):
+        """Row slices of about ``_CHUNK_BYTES`` (``extra_width`` more floats per row)."""
+        return chunk_slices(self.n_samples, self._row_bytes(extra_width))
+
+    def toarray(self):
+        """The whole ``(n, p, d)`` array (only when asked: it is what the lazy kinds avoid)."""
+        p, d = self.shape_out_in
+        return np.concatenate([self.rows(c.start, c.stop) for c in self.chunks()], axis=0) \
+            if self.n_samples else np.zeros((0, p, d))
+
+    def _apply_rows(self, gradient, start, stop):
+        return np.matmul(gradient, self.rows(start, stop))
+
+    def apply(self, gradient):
+        """Chain a model gradient ``(n, k, p)`` through, chunk by chunk: ``(n, k, d)``."""
+        gradient = np.asarray(gradient) if not isinstance(gradient, np.ndarray) else gradient
+        n, k, p = gradient.shape
+        out = np.empty((n, k, self.shape_out_in[1]), dtype=np.result_type(gradient.dtype, float))
+        for c in self.chunks(2 * k * p):
+            out[c] = self._apply_rows(gradient[c], c.start, c.stop)
+        return out
+
+    def pull_back(self, gradient):
+        """``gradient @ inv(J_i)`` chunk by chunk, or None when non-square or singular."""
+        if not self.is_square():
+            return None
+        out = np.empty(gradient.shape, dtype=np.result_type(gradient.dtype, float))
+        for c in self.chunks():
+            block = Jacobian("dense", self.rows(c.start, c.stop)).pull_back(gradient[c])
+            if block is None:
+                return None
+            out[c] = block
+        return out
+
+
+class RowScaledJacobian(_LazyBase):
+    """Per-sample Jacobians ``J_i = L diag(s_i) R``, the scales computed on demand.
+
+    Random Fourier features ``z = c cos(x W + b)`` have ``J_i = diag(s_i) W^T``
+    with ``s_i = -c sin(x_i W + b)``; a Nystroem map with a dot-product kernel
+    has ``J_i = N diag(k'(x_i . c_j)) C``. Only ``L``, ``R`` and one chunk of
+    scales are held at a time, so memory is ``O(p m + m d + chunk)``. Without
+    ``L`` the Gram-like sum of a least-squares fit has the exact, cheaper form
+    ``sum_i w_i J_i J_i^T = (R R^T) * (S^T diag(w) S)`` (``*`` elementwise).
+
+    Parameters
+    ----------
+    scales : callable
+        ``scales(start, stop)`` returns the scales of samples ``start:stop``,
+        an array of shape ``(stop - start, m)``.
+    right : ndarray of shape (m, d)
+        ``R``.
+    left : ndarray of shape (p, m), default=None
+        ``L``; None is the identity (``p == m``).
+    n_samples : int
+        Number of samples.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_gi.preprocessing._jacobian_types import RowScaledJacobian
+    >>> S = np.array([[1.0, 2.0], [3.0, 4.0]])
+    >>> J = RowScaledJacobian(lambda start, stop: S[start:stop], np.eye(2), n_samples=2)
+    >>> J.toarray()[1]
+    array([[3., 0.],
+           [0., 4.]])
+    """
+
+    kind = "row_scaled"
+
+    def __init__(self, scales, right, left=None, *, n_samples):
+        self.scales = scales
+        self.right = np.asarray(right)
+        self.left = None if left is None else np.asarray(left)
+        self._n_samples = int(n_samples)
+
+    @property
+    def n_samples(self):
+        return self._n_samples
+
+    @property
+    def shape_out_in(self):
+        p = self.right.shape[0] if self.left is None else self.left.shape[0]
+        return (p, self.right.shape[1])
+
+    def rows(self, start, stop):
+        block = self.scales(start, stop)[:, :, None] * self.right
+        return block if self.left is None else np.matmul(self.left, block)
+
+    def _apply_rows(self, gradient, start, stop):
+        if self.left is not None:
+            gradient = gradient @ self.left
+        return (gradient * self.scales(start, stop)[:, None, :]) @ self.right
+
+    def with_scales(self, factor):
+        """Scales multiplied by ``factor`` (``(m,)``, or a callable of ``(start, stop)``)."""
+        scales = self.scales
+        if callable(factor):
+            def scaled(start, stop):
+                return factor(start, stop) * scales(start, stop)
+        else:
+            def scaled(start, stop):
+                return factor * scales(start, stop)
+        return RowScaledJacobian(scaled, self.right, self.left, n_samples=self.n_samples)
+
+
+class LazyJacobian(_LazyBase):
+    """Per-sample Jacobians whose dense rows are computed on demand.
+
+    Parameters
+    ----------
+    rows : callable
+        ``rows(start, stop)`` returns ``J[start:stop]``, of shape
+        ``(stop - start, p, d)``.
+    n_samples : int
+    shape_out_in : tuple of int
+        ``(p, d)``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_gi.preprocessing._jacobian_types import LazyJacobian
+    >>> X = np.arange(6.0).reshape(3, 2)
+    >>> J = LazyJacobian(lambda start, stop: X[start:stop, None, :], n_samples=3, shape_out_in=(1, 2))
+    >>> J.apply(np.ones((3, 1, 1)))[:, 0]
+    array([[0., 1.],
+           [2., 3.],
+           [4., 5.]])
+    """
+
+    kind = "lazy"
+
+    def __init__(self, rows, *, n_samples, shape_out_in):
+        self._rows = rows
+        self._n_samples = int(n_samples)
+        self._shape = tuple(shape_out_in)
+
+    @property
+    def n_samples(self):
+        return self._n_samples
+
+    @property
+    def shape_out_in(self):
+        return self._shape
+
+    def rows(self, start, stop):
+        return self._rows(start, stop)
+
+
+def _is_shared_diagonal(J):
+    return J.kind == "diagonal" and J.values.ndim == 1
+
+
+def _compose_lazy(inner, outer):
+    """``outer @ inner`` when either is lazy: a row-scaled form where one exists."""
+    p, d = outer.shape_out_in[0], inner.shape_out_in[1]
+    n = inner.n_samples if inner.n_samples is not None else outer.n_samples
+    if inner.kind == "row_scaled" and not outer.is_lazy:
+        if outer.kind == "diagonal" and inner.left is None:
+            if outer.values.ndim == 1:
+                return inner.with_scales(outer.values)
+            values = outer.values
+            return inner.with_scales(lambda start, stop: values[start:stop])
+        if outer.kind == "constant" or _is_shared_diagonal(outer):
+            left = inner.left if inner.left is not None else None
+            matrix = np.diag(outer.values) if outer.kind == "diagonal" else outer.values
+            left = matrix if left is None else matrix @ left
+            return RowScaledJacobian(inner.scales, inner.right, left, n_samples=n)
+    if outer.kind == "row_scaled" and not inner.is_lazy:
+        if _is_shared_diagonal(inner):
+            return RowScaledJacobian(outer.scales, outer.right * inner.values, outer.left,
+                                     n_samples=n)
+        if inner.kind == "constant":
+            return RowScaledJacobian(outer.scales, outer.right @ inner.values, outer.left,
+                                     n_samples=n)
+
+    def rows(start, stop):
+        return np.matmul(outer.rows(start, stop), inner.rows(start, stop))
+
+    return LazyJacobian(rows, n_samples=n, shape_out_in=(p, d))
 
 
 def _ill_conditioned(J):

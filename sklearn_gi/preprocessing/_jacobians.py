@@ -4,6 +4,7 @@ import numpy as np
 from scipy import sparse
 from sklearn.compose import ColumnTransformer
 from sklearn.decomposition import PCA
+from sklearn.kernel_approximation import Nystroem, RBFSampler
 from sklearn.preprocessing import (
     FunctionTransformer,
     MaxAbsScaler,
@@ -15,7 +16,7 @@ from sklearn.preprocessing import (
 )
 from sklearn.utils.validation import check_array, check_is_fitted
 
-from ._jacobian_types import Jacobian
+from ._jacobian_types import Jacobian, LazyJacobian, RowScaledJacobian
 
 
 def _polynomial(transformer, X):
@@ -106,6 +107,82 @@ def _spline(transformer, X):
     return Jacobian("dense", J)
 
 
+def _rbf_sampler(transformer, X):
+    # z = c cos(x W + b), c = sqrt(2 / p): J_i = diag(-c sin(x_i W + b)) W^T
+    W = np.asarray(transformer.random_weights_)  # (d, p)
+    offset = np.asarray(transformer.random_offset_)
+    c = (2.0 / transformer.n_components) ** 0.5
+
+    def scales(start, stop):
+        projection = X[start:stop] @ W
+        projection += offset
+        np.sin(projection, out=projection)
+        projection *= -c
+        return projection
+
+    return RowScaledJacobian(scales, W.T, n_samples=X.shape[0])
+
+
+# Nystroem kernels with a Jacobian; the others are not differentiable everywhere
+# (laplacian, chi2) or not supported (callables, precomputed)
+_NYSTROEM_KERNELS = ("rbf", "poly", "polynomial", "linear", "sigmoid")
+
+
+def _nystroem_kernel_params(transformer, d):
+    params = dict(transformer.kernel_params or {})
+    for name in ("gamma", "degree", "coef0"):
+        if getattr(transformer, name) is not None:
+            params[name] = getattr(transformer, name)
+    if params.get("gamma") is None:
+        params["gamma"] = 1.0 / d  # the default of sklearn.metrics.pairwise
+    params.setdefault("degree", 3)
+    params.setdefault("coef0", 1)
+    return params
+
+
+def _check_nystroem_kernel(transformer):
+    kernel = transformer.kernel
+    if callable(kernel) or kernel not in _NYSTROEM_KERNELS:
+        name = getattr(kernel, "__name__", repr(kernel)) if callable(kernel) else repr(kernel)
+        raise TypeError(
+            f"Nystroem(kernel={name}) has no known Jacobian; supported kernels: "
+            f"{', '.join(repr(k) for k in _NYSTROEM_KERNELS)}."
+        )
+
+
+def _nystroem(transformer, X):
+    # z = N k(x, C) with N = normalization_ (p, m), C = components_ (m, d)
+    _check_nystroem_kernel(transformer)
+    C = np.asarray(transformer.components_, dtype=float)
+    N = np.asarray(transformer.normalization_, dtype=float)
+    n, d = X.shape
+    params = _nystroem_kernel_params(transformer, d)
+    gamma, kernel = params["gamma"], transformer.kernel
+    if kernel == "linear":
+        return Jacobian("constant", N @ C)
+    if kernel in ("poly", "polynomial", "sigmoid"):
+        # k = f(gamma x.c + coef0): J_i = N diag(gamma f'(x_i . C + coef0)) C
+        degree, coef0 = params["degree"], params["coef0"]
+
+        def scales(start, stop):
+            t = gamma * (X[start:stop] @ C.T) + coef0
+            if kernel == "sigmoid":
+                return gamma * (1.0 - np.tanh(t) ** 2)
+            return gamma * degree * t ** (degree - 1)
+
+        return RowScaledJacobian(scales, C, N, n_samples=n)
+
+    # rbf: dk_j/dx = -2 gamma k_j (x - c_j), so J_i = -2 gamma N (k_i x_i^T - diag(k_i) C)
+    def rows(start, stop):
+        x = X[start:stop]
+        sq = (x**2).sum(axis=1)[:, None] - 2 * x @ C.T + (C**2).sum(axis=1)
+        k = np.exp(-gamma * np.maximum(sq, 0.0))  # (m_rows, m)
+        block = k[:, :, None] * (x[:, None, :] - C)  # (m_rows, m, d)
+        return (-2.0 * gamma) * np.matmul(N, block)
+
+    return LazyJacobian(rows, n_samples=n, shape_out_in=(N.shape[0], d))
+
+
 def _column_transformer(transformer, X):
     n, d = X.shape
     p = sum(s.stop - s.start for s in transformer.output_indices_.values())
@@ -145,6 +222,8 @@ _JACOBIANS = {
     PolynomialFeatures: _polynomial,
     SplineTransformer: _spline,
     ColumnTransformer: _column_transformer,
+    RBFSampler: _rbf_sampler,
+    Nystroem: _nystroem,
 }
 
 
@@ -177,6 +256,8 @@ def check_known_jacobian(transformer):
         return
     if type(transformer) not in _JACOBIANS:
         raise TypeError(_unknown_message(transformer))
+    if type(transformer) is Nystroem:
+        _check_nystroem_kernel(transformer)
 
 
 def _unknown_message(transformer):
@@ -217,10 +298,13 @@ def transform_jacobian(transformer, X):
     Supported: StandardScaler, RobustScaler, MinMaxScaler (also with
     ``clip=True``), MaxAbsScaler, PCA (also whitened), PolynomialFeatures,
     SplineTransformer, ColumnTransformer (block Jacobian of supported parts,
-    passthrough and drop), :class:`GIFunctionTransformer`, and any transformer
-    with a ``transform_jacobian(X)`` method (the protocol for user
+    passthrough and drop), RBFSampler, Nystroem (kernels "rbf", "poly",
+    "polynomial", "linear" and "sigmoid"), :class:`GIFunctionTransformer`, and any
+    transformer with a ``transform_jacobian(X)`` method (the protocol for user
     transformers). Jacobians that are the same for every sample are returned
-    once, as a 2-D array.
+    once, as a 2-D array. This materialises the per-sample Jacobians of
+    RBFSampler and Nystroem, ``(n_samples, n_components, n_inputs)``, which
+    :class:`~sklearn_gi.pipeline.GIPipeline` never does: it keeps them lazy.
 
     Parameters
     ----------

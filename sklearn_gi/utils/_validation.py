@@ -157,6 +157,28 @@ def check_feature_jacobian(dZdX, *, n_samples, n_model_features, dtype=np.float6
     return J, J.shape[-1]
 
 
+def is_lazy_jacobian(dZdX):
+    """Whether ``dZdX`` is a lazy Jacobian (rows computed on demand), not an array.
+
+    The protocol, met by the row-scaled and lazy Jacobians that
+    :class:`~sklearn_gi.pipeline.GIPipeline` builds for kernel feature maps:
+    attributes ``is_lazy = True``, ``n_samples`` and ``shape_out_in = (p, d)``
+    and a method ``rows(start, stop)`` returning ``J[start:stop]`` of shape
+    ``(stop - start, p, d)``.
+    """
+    return getattr(dZdX, "is_lazy", False) is True and callable(getattr(dZdX, "rows", None))
+
+
+def _check_lazy_jacobian(J, n_samples, n_model_features):
+    p, d = J.shape_out_in
+    if J.n_samples != n_samples or p != n_model_features or d == 0:
+        raise ValueError(
+            f"dZdX is a lazy Jacobian of shape ({J.n_samples}, {p}, {d}), expected "
+            f"(n_samples, n_features, n_inputs) = ({n_samples}, {n_model_features}, n_inputs)."
+        )
+    return J, d
+
+
 def check_gradient_inputs(dYdX, dZdX, *, n_samples, n_model_features, n_outputs, y_ndim):
     """Validate a fit's ``dYdX`` and ``dZdX`` together.
 
@@ -167,7 +189,7 @@ def check_gradient_inputs(dYdX, dZdX, *, n_samples, n_model_features, n_outputs,
     Returns
     -------
     dYdX : ndarray of shape (n_samples, n_outputs, n_inputs) or None
-    dZdX : ndarray (2-D or 3-D, as given) or None
+    dZdX : ndarray (2-D or 3-D, as given), lazy Jacobian (see :func:`is_lazy_jacobian`) or None
     n_inputs : int
     """
     J = None
@@ -178,9 +200,12 @@ def check_gradient_inputs(dYdX, dZdX, *, n_samples, n_model_features, n_outputs,
                 "dZdX was given without dYdX: the feature Jacobian is only used "
                 "to match gradient targets, pass dYdX as well."
             )
-        J, n_inputs = check_feature_jacobian(
-            dZdX, n_samples=n_samples, n_model_features=n_model_features
-        )
+        if is_lazy_jacobian(dZdX):
+            J, n_inputs = _check_lazy_jacobian(dZdX, n_samples, n_model_features)
+        else:
+            J, n_inputs = check_feature_jacobian(
+                dZdX, n_samples=n_samples, n_model_features=n_model_features
+            )
     G = None
     if dYdX is not None:
         G = check_gradient_targets(
