@@ -5,7 +5,10 @@ drawn from the problem's domain). Models:
 
 * ours, each with and without gradients: ``GIRidge`` on standardized
   polynomial features through ``make_gi_pipeline`` (degree by input count),
-  and ``GIMLPRegressor`` (defaults: 64-64 tanh, L-BFGS);
+  ``GIMLPRegressor`` (defaults: 64-64 tanh, L-BFGS) and
+  ``GIGaussianProcessRegressor`` (defaults: ARD squared-exponential, maximum
+  likelihood); ``GIKernelRidge`` with gradients (RBF on standardized X,
+  standardized y, alpha and gamma by 3-fold grid search with ``dYdX`` routed);
 * scikit-learn: ``Ridge`` on the same polynomial features (alpha by
   ``RidgeCV``), ``MLPRegressor`` (64-64 tanh, L-BFGS, standardized X and y),
   ``GaussianProcessRegressor`` (anisotropic RBF + white noise, normalized y),
@@ -36,12 +39,16 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.gaussian_process import GaussianProcessRegressor
 from sklearn.gaussian_process.kernels import RBF, ConstantKernel, WhiteKernel
 from sklearn.linear_model import RidgeCV
+from sklearn.model_selection import GridSearchCV, KFold
 from sklearn.multioutput import MultiOutputRegressor
 from sklearn.neural_network import MLPRegressor
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import PolynomialFeatures, StandardScaler
 
+from sklearn_gi.compose import GITransformedTargetRegressor
 from sklearn_gi.datasets import get_problem, make_problem
+from sklearn_gi.gaussian_process import GIGaussianProcessRegressor
+from sklearn_gi.kernel_ridge import GIKernelRidge
 from sklearn_gi.linear_model import GIRidge
 from sklearn_gi.neural_network import GIMLPRegressor
 from sklearn_gi.pipeline import make_gi_pipeline
@@ -192,6 +199,26 @@ def _gp(d, seed):
     return make_pipeline(StandardScaler(), gp)
 
 
+def _gi_gp(d, seed):
+    return GIGaussianProcessRegressor(random_state=seed)
+
+
+class _GIKernelRidge(SklearnModel):
+    """RBF kernel ridge on values and gradients, alpha and gamma tuned by grid search."""
+
+    def fit(self, X, y, G, seed):
+        d = X.shape[1]
+        model = GITransformedTargetRegressor(
+            make_gi_pipeline(StandardScaler(), GIKernelRidge(kernel="rbf")),
+            transformer=StandardScaler())
+        grid = {"regressor__gikernelridge__alpha": [1e-8, 1e-6, 1e-4, 1e-2],
+                "regressor__gikernelridge__gamma": [g / d for g in (0.03, 0.1, 0.3, 1.0)]}
+        search = GridSearchCV(model, grid, cv=KFold(3, shuffle=True, random_state=seed),
+                              scoring="neg_mean_squared_error")
+        search.fit(X, y, dYdX=G)  # dYdX is sliced to each fold with the rows
+        self.estimator = search.best_estimator_
+
+
 class _HistGradientBoosting(SklearnModel):
     """One booster per output when there are several."""
 
@@ -208,6 +235,9 @@ MODELS = {
     "GIMLP": lambda: SklearnModel("GIMLP", lambda d, s: GIMLPRegressor(random_state=s), True, True),
     "GIMLP (values only)": lambda: SklearnModel(
         "GIMLP (values only)", lambda d, s: GIMLPRegressor(random_state=s), False, True),
+    "GIGP": lambda: SklearnModel("GIGP", _gi_gp, True, True),
+    "GIGP (values only)": lambda: SklearnModel("GIGP (values only)", _gi_gp, False, True),
+    "GIKernelRidge": lambda: _GIKernelRidge("GIKernelRidge", None, True, True),
     "Ridge-poly": lambda: SklearnModel("Ridge-poly", _ridge),
     "MLPRegressor": lambda: SklearnModel("MLPRegressor", _mlp),
     "GaussianProcess": lambda: SklearnModel("GaussianProcess", _gp),
