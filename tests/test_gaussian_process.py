@@ -440,3 +440,18 @@ def test_property_posterior_mean_is_linear_in_the_targets(n, d, seed):
     np.testing.assert_allclose(combined.predict_gradient(X_test),
                                a.predict_gradient(X_test) + 2 * b.predict_gradient(X_test),
                                rtol=1e-6, atol=1e-8)
+
+
+def test_irrelevant_input_does_not_warn_with_the_default_kernel():
+    rng = np.random.default_rng(0)
+    X = rng.uniform(-1, 1, size=(15, 2))
+    y = np.sin(2 * X[:, 0])  # the second input does not matter
+    G = np.c_[2 * np.cos(2 * X[:, 0]), np.zeros(15)]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        gp = GIGaussianProcessRegressor().fit(X, y, G)
+    lengths = gp.kernel_.k2.length_scale
+    assert lengths[1] > 100 * lengths[0]
+    user_kernel = ConstantKernel(1.0) * RBF([1.0, 1.0], (1e-2, 1e2))
+    with pytest.warns(Warning, match="close to the specified upper bound"):
+        GIGaussianProcessRegressor(user_kernel).fit(X, y, G)

@@ -99,6 +99,10 @@ class _Node:
     def backward(self, adj):
         return np.zeros(0)
 
+    def inner(self, adj):
+        """``sum adj * blocks`` over all four blocks of the last ``forward``."""
+        return _inner(adj, self._out)
+
 
 class _Constant(_Node):
     def __init__(self, kernel):
@@ -111,7 +115,10 @@ class _Constant(_Node):
     def backward(self, adj):
         if not self.n_theta:
             return np.zeros(0)
-        return np.array([self.value * adj.K.sum()])
+        return np.array([self.inner(adj)])
+
+    def inner(self, adj):
+        return self.value * adj.K.sum()
 
 
 class _White(_Node):
@@ -131,7 +138,10 @@ class _White(_Node):
     def backward(self, adj):
         if not self.n_theta:
             return np.zeros(0)
-        return np.array([self.noise * np.trace(adj.K)])
+        return np.array([self.inner(adj)])
+
+    def inner(self, adj):
+        return self.noise * np.trace(adj.K)  # only ever called on the training set
 
 
 class _Stationary(_Node):
@@ -172,7 +182,8 @@ class _Stationary(_Node):
             if ctx.need_y:
                 blocks.Ky = -grad
             if ctx.need_x and ctx.need_y:
-                Kxy = (-4.0 * phis[2])[..., None, None] * u[..., :, None] * u[..., None, :]
+                Kxy = np.einsum("abi,abj->abij", u, u)
+                Kxy *= (-4.0 * phis[2])[..., None, None]
                 idx = np.arange(ctx.n_features)
                 Kxy[..., idx, idx] -= 2.0 * phis[1][..., None] * self.inv_sq
                 blocks.Kxy = Kxy
@@ -200,6 +211,19 @@ class _Stationary(_Node):
         if self.n_theta:
             grads.append(self._length_gradient(adj))
         return np.concatenate(grads) if grads else np.zeros(0)
+
+    def inner(self, adj):
+        u, s = self._u, self._s
+        phi, phi1, phi2 = self._phi(s, 2)
+        total = np.sum(adj.K * phi)
+        B = _add(adj.Kx, None if adj.Ky is None else -adj.Ky)
+        if B is not None:
+            total += 2.0 * np.sum(phi1 * np.einsum("abi,abi->ab", B, u))
+        if adj.Kxy is not None:
+            W = np.einsum("abij,abi,abj->ab", adj.Kxy, u, u, optimize=True)
+            T = np.einsum("abii->abi", adj.Kxy) @ self.inv_sq
+            total += np.sum(-4.0 * phi2 * W - 2.0 * phi1 * T)
+        return total
 
     def _length_gradient(self, adj):
         ctx, u, s = self._ctx, self._u, self._s
@@ -355,6 +379,7 @@ class _Polynomial(_Node):
                     d2 = deg * (deg - 1) * self.gamma**2 * base ** (deg - 2)
                     Kxy = Kxy + d2[..., None, None] * Yb[..., :, None] * Xa[..., None, :]
                 blocks.Kxy = Kxy
+        self._out = blocks
         return blocks
 
     def forward_weighted(self, ctx, beta):
@@ -395,6 +420,9 @@ class _Sum(_Node):
     def backward(self, adj):
         return np.concatenate([self.left.backward(adj), self.right.backward(adj)])
 
+    def inner(self, adj):
+        return self.left.inner(adj) + self.right.inner(adj)
+
 
 class _Product(_Node):
     def __init__(self, left, right):
@@ -409,9 +437,13 @@ class _Product(_Node):
             const, other = ((self.left, self.right) if self._scale_side == "left"
                             else (self.right, self.left))
             b = other.forward(ctx)
-            self._other = b
             c = const.value
-            return Blocks(c * b.K, _scale(b.Kx, c), _scale(b.Ky, c), _scale(b.Kxy, c))
+            if not isinstance(other, _Stationary):  # others keep their blocks for inner()
+                return Blocks(c * b.K, *(None if x is None else c * x for x in (b.Kx, b.Ky, b.Kxy)))
+            for block in (b.K, b.Kx, b.Ky, b.Kxy):  # fresh arrays: scaled in place
+                if block is not None:
+                    block *= c
+            return b
         a, b = self.left.forward(ctx), self.right.forward(ctx)
         self._a, self._b = a, b
         K = a.K * b.K
@@ -427,7 +459,8 @@ class _Product(_Node):
             ]
             for term in terms:
                 Kxy = _add(Kxy, term)
-        return Blocks(K, Kx, Ky, Kxy)
+        self._out = Blocks(K, Kx, Ky, Kxy)
+        return self._out
 
     def forward_weighted(self, ctx, beta):
         Ka, Kxa, Kyba, Kxyba = _weighted(self.left, ctx, beta)
@@ -442,21 +475,21 @@ class _Product(_Node):
             Kxy_beta = _add(Kxy_beta, Kxb[..., :, None] * Kyba[..., None, :])
         return K, Kx, Ky_beta, Kxy_beta
 
+    def inner(self, adj):
+        if self._scale_side is not None:
+            const, other = ((self.left, self.right) if self._scale_side == "left"
+                            else (self.right, self.left))
+            return const.value * other.inner(adj)
+        return _inner(adj, self._out)
+
     def backward(self, adj):
         if self._scale_side is not None:
             const, other = ((self.left, self.right) if self._scale_side == "left"
                             else (self.right, self.left))
             c = const.value
-            b = self._other
-            g_const = np.zeros(0)
-            if const.n_theta:
-                total = np.sum(adj.K * b.K)
-                for x, y in ((adj.Kx, b.Kx), (adj.Ky, b.Ky), (adj.Kxy, b.Kxy)):
-                    if x is not None and y is not None:
-                        total += np.vdot(x, y)
-                g_const = np.array([c * total])
-            g_other = other.backward(Blocks(c * adj.K, _scale(adj.Kx, c), _scale(adj.Ky, c),
-                                            _scale(adj.Kxy, c)))
+            # the gradient is linear in the adjoint: scale it rather than the blocks
+            g_const = np.array([c * other.inner(adj)]) if const.n_theta else np.zeros(0)
+            g_other = c * other.backward(adj)
             parts = [g_const, g_other] if self._scale_side == "left" else [g_other, g_const]
             return np.concatenate(parts)
         a, b = self._a, self._b
@@ -466,8 +499,12 @@ class _Product(_Node):
         ])
 
 
-def _scale(a, c):
-    return None if a is None else c * a
+def _inner(adj, blocks):
+    total = np.sum(adj.K * blocks.K)
+    for x, y in ((adj.Kx, blocks.Kx), (adj.Ky, blocks.Ky), (adj.Kxy, blocks.Kxy)):
+        if x is not None and y is not None:
+            total += np.sum(x * y)
+    return total
 
 
 def _product_adjoint(adj, other):

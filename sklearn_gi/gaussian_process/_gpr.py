@@ -7,6 +7,7 @@ import numpy as np
 import scipy.optimize
 from scipy import linalg
 from sklearn.base import BaseEstimator, MultiOutputMixin, RegressorMixin, _fit_context, clone
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.gaussian_process.kernels import RBF, ConstantKernel, Kernel
 from sklearn.preprocessing._data import _handle_zeros_in_scale
 from sklearn.utils import check_random_state
@@ -32,36 +33,49 @@ class JitterWarning(UserWarning):
     """The joint covariance needed extra diagonal jitter to be factorised."""
 
 
-def _cholesky_with_jitter(K):
-    """Lower Cholesky factor of ``K``, adding relative diagonal jitter when it fails.
+def _cholesky_with_jitter(build):
+    """Lower Cholesky factor of ``build()``, adding relative diagonal jitter when it fails.
 
-    Returns ``(L, jitter)`` with the relative jitter used, or ``(None, None)``
-    when even the largest one fails (or ``K`` is not finite).
+    ``build`` returns a fresh copy of the matrix, which the factorisation
+    overwrites (one ``N x N`` array at a time); it is called again only when an
+    attempt fails. Returns ``(L, jitter)`` with the relative jitter used, or
+    ``(None, None)`` when even the largest one fails or the matrix is not finite.
     """
-    if not np.all(np.isfinite(K)):
-        return None, None
-    diag = np.diag(K).copy()
     for jitter in _JITTER_STEPS:
+        K = build()
+        if not np.all(np.isfinite(K)):
+            return None, None
         if jitter:
-            K[np.diag_indices_from(K)] = diag * (1.0 + jitter)
+            K[np.diag_indices_from(K)] *= 1.0 + jitter
         try:
-            L = linalg.cholesky(K, lower=True, check_finite=False)
+            return _cholesky_in_place(K), jitter
         except linalg.LinAlgError:
             continue
-        return L, jitter
-    K[np.diag_indices_from(K)] = diag
     return None, None
 
 
-def _cho_inverse(L):
-    """``inv(L L^T)`` from the Cholesky factor (LAPACK potri: half the flops of a solve)."""
-    inv, info = linalg.lapack.dpotri(L, lower=1)
+def _cholesky_in_place(K):
+    """Lower Cholesky factor of the symmetric ``K``, reusing its memory (K is destroyed)."""
+    # the transpose of a C-ordered symmetric matrix is itself in Fortran order: no copy
+    return linalg.cholesky(K.T, lower=True, overwrite_a=True, check_finite=False)
+
+
+def _likelihood_adjoint(L, a, n_outputs):
+    """An adjoint ``A`` with ``sum(A * dK) = sum((a a^T - k inv(K)) * dK)`` for symmetric ``dK``.
+
+    Computed in the memory of ``L`` (destroyed) and kept triangular: for a
+    symmetric ``dK`` the strict lower triangle counted twice stands for both,
+    which saves symmetrising an ``N x N`` matrix.
+    """
+    inv, info = linalg.lapack.dpotri(L, lower=1, overwrite_c=1)
     if info != 0:
-        return linalg.cho_solve((L, True), np.eye(L.shape[0]), check_finite=False)
-    # potri fills the lower triangle; the upper one still holds L's zeros
-    inv += inv.T
+        raise linalg.LinAlgError("potri failed")
+    inv *= -float(n_outputs)
+    # lower triangle += a a^T (BLAS syrk, in place); potri left the upper one zero
+    inv = linalg.blas.dsyrk(1.0, a.T, beta=1.0, c=inv, trans=1, lower=1, overwrite_c=1)
+    inv *= 2.0
     inv[np.diag_indices_from(inv)] *= 0.5
-    return inv
+    return inv.T  # C-contiguous (upper triangular): sum(A * dK) is unchanged
 
 
 class _Stalled(Exception):
@@ -126,7 +140,9 @@ class GIGaussianProcessRegressor(MultiOutputMixin, RegressorMixin, BaseEstimator
         scales started at each input's standard deviation and bounded at
         ``[1e-2, 1e3]`` times it, which is the same model as on
         standardized inputs. Unlike scikit-learn's fixed isotropic default it is
-        accurate as it is.
+        accurate as it is. A length scale at its upper bound marks an input the
+        data do not depend on; with the default kernel that raises no
+        ``ConvergenceWarning``.
     alpha : float or array-like of shape (n_samples,), default=1e-10
         Value added to the diagonal of the values' covariance: the variance of
         value noise (in units of the normalized targets when ``normalize_y``),
@@ -362,7 +378,13 @@ class GIGaussianProcessRegressor(MultiOutputMixin, RegressorMixin, BaseEstimator
                     "with conflicting values or gradients."
                 )
             self.kernel_.theta = optima[best][0]
-            self.kernel_._check_bounds_params()
+            with warnings.catch_warnings():
+                if self.kernel is None:
+                    # a default length scale at its upper bound (1e3 standard deviations)
+                    # marks an input the data do not depend on, not a failed search
+                    warnings.filterwarnings("ignore", message=".*k2__length_scale is close to "
+                                            "the specified upper bound", category=ConvergenceWarning)
+                self.kernel_._check_bounds_params()
         self._factorize()
         return self
 
@@ -398,17 +420,25 @@ class GIGaussianProcessRegressor(MultiOutputMixin, RegressorMixin, BaseEstimator
         system = self._system
         lml = 0.0
         A = np.zeros_like(K) if eval_gradient else None
+        single = len(system.groups) == 1 and system.groups[0].rows is None
+        A = None if single or not eval_gradient else np.zeros_like(K)
         for group in system.groups:
+            # the factorisation overwrites its input: only the last user may own K
+            Kg = K if single else (K.copy() if group.rows is None else group.select(K))
+            if not np.all(np.isfinite(np.diag(Kg))):
+                return (-np.inf, np.zeros_like(theta)) if eval_gradient else -np.inf
             try:
-                L = linalg.cholesky(group.select(K), lower=True, check_finite=False)
+                L = _cholesky_in_place(Kg)
             except (linalg.LinAlgError, ValueError):
                 return (-np.inf, np.zeros_like(theta)) if eval_gradient else -np.inf
             t = group.targets(system.targets)
             a = linalg.cho_solve((L, True), t, check_finite=False)
             lml += _log_likelihood(t, a, L)
             if eval_gradient:
-                inner = a @ a.T - t.shape[1] * _cho_inverse(L)
-                if group.rows is None:
+                inner = _likelihood_adjoint(L, a, t.shape[1])
+                if single:
+                    A = inner
+                elif group.rows is None:
                     A += inner
                 else:
                     A[np.ix_(group.rows, group.rows)] += inner
@@ -451,13 +481,15 @@ class GIGaussianProcessRegressor(MultiOutputMixin, RegressorMixin, BaseEstimator
 
     def _factorize(self):
         """Cholesky factors and dual coefficients at the fitted hyperparameters."""
-        K, _ = self._training_covariance(self.kernel_)
         system = self._system
         dual = np.zeros((system.n_observations, system.k))
         self.jitter_ = 0.0
         lml = 0.0
         for group in system.groups:
-            L, jitter = _cholesky_with_jitter(np.array(group.select(K)))
+            def build(group=group):
+                return group.select(self._training_covariance(self.kernel_)[0])
+
+            L, jitter = _cholesky_with_jitter(build)
             if L is None:
                 raise ValueError(
                     f"The joint covariance of kernel {self.kernel_} is not positive definite, "
