@@ -4,6 +4,7 @@ import csv
 import os
 import platform
 import time
+import tracemalloc
 from pathlib import Path
 
 import numpy as np
@@ -68,3 +69,13 @@ def write_results(name, title, rows, columns, notes=""):
         writer.writeheader()
         writer.writerows(rows)
     print(f"\n## {title}\n\n{table}\n\n(written to {out / name}.md and .csv)")
+
+
+def peak_mib(func):
+    """Peak traced memory (MiB) of one call of ``func``: numpy reports its allocations."""
+    tracemalloc.start()
+    try:
+        func()
+        return tracemalloc.get_traced_memory()[1] / 2**20
+    finally:
+        tracemalloc.stop()

@@ -16,7 +16,6 @@ over the test targets' standard deviation.
 
 import argparse
 import time
-import tracemalloc
 
 import numpy as np
 from sklearn.gaussian_process.kernels import RBF, ConstantKernel
@@ -28,17 +27,9 @@ from sklearn_gi.linear_model import GIRidge
 from sklearn_gi.pipeline import make_gi_pipeline
 
 try:
-    from ._report import write_results
+    from ._report import peak_mib, write_results
 except ImportError:  # run as a script
-    from _report import write_results
-
-
-def peak_mib(func):
-    tracemalloc.start()
-    func()
-    _, peak = tracemalloc.get_traced_memory()
-    tracemalloc.stop()
-    return peak / 2**20
+    from _report import peak_mib, write_results
 
 
 def _nrmse(pred, truth):

@@ -7,7 +7,6 @@ reports its allocations to it) and excludes the inputs themselves.
 """
 
 import argparse
-import tracemalloc
 
 import numpy as np
 from sklearn.linear_model import Ridge
@@ -15,17 +14,9 @@ from sklearn.linear_model import Ridge
 from sklearn_gi.linear_model import GIRidge
 
 try:
-    from ._report import best_time, write_results
+    from ._report import best_time, peak_mib, write_results
 except ImportError:  # run as a script
-    from _report import best_time, write_results
-
-
-def peak_mib(func):
-    tracemalloc.start()
-    func()
-    _, peak = tracemalloc.get_traced_memory()
-    tracemalloc.stop()
-    return peak / 2**20
+    from _report import best_time, peak_mib, write_results
 
 
 def run(sizes, n_features, repeat):
