@@ -38,3 +38,22 @@ def test_feature_jacobian_shapes():
         check_feature_jacobian(np.ones((9, 3, 2)), n_samples=9, n_model_features=4)
     with pytest.raises(ValueError, match="dZdX.*NaN"):
         check_feature_jacobian(np.full((4, 2), np.nan), n_samples=9, n_model_features=4)
+
+
+def test_named_gradients_are_aligned_to_x_by_name():
+    import pandas as pd
+
+    from sklearn_gi.linear_model import GIRidge
+
+    rng = np.random.default_rng(0)
+    coef = np.array([1.0, 2.0, 3.0])
+    X = pd.DataFrame(rng.normal(size=(30, 3)), columns=["a", "b", "c"])
+    y = X.to_numpy() @ coef
+    G = pd.DataFrame(np.tile(coef, (30, 1)), columns=["a", "b", "c"])[["c", "b", "a"]]
+    # before alignment this fit returned coef_ = [1.96, 1.87, 1.71]
+    np.testing.assert_allclose(GIRidge(alpha=1e-9).fit(X, y, G).coef_, coef, rtol=1e-8)
+    # an unnamed dYdX keeps its positional meaning
+    positional = GIRidge(alpha=1e-9).fit(X, y, G.to_numpy()).coef_
+    assert not np.allclose(positional, coef)
+    with pytest.raises(ValueError, match=r"missing \['c'\], unexpected \['d'\]"):
+        GIRidge().fit(X, y, G.rename(columns={"c": "d"}))

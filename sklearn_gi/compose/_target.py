@@ -5,7 +5,7 @@ from sklearn.base import clone
 from sklearn.compose import TransformedTargetRegressor
 from sklearn.utils import check_array
 from sklearn.utils.metadata_routing import _routing_enabled, process_routing
-from sklearn.utils.validation import check_is_fitted
+from sklearn.utils.validation import _get_feature_names, check_is_fitted
 
 from ..preprocessing._jacobians import check_known_jacobian, jacobian_of
 from ..utils._validation import check_gradient_targets
@@ -122,7 +122,7 @@ class GITransformedTargetRegressor(TransformedTargetRegressor):
         y_2d = y.reshape(-1, 1) if y.ndim == 1 else y
         G = check_gradient_targets(
             dYdX, n_samples=y.shape[0], n_outputs=y_2d.shape[1], n_features=np.shape(X)[1],
-            y_ndim=y.ndim,
+            y_ndim=y.ndim, feature_names=_get_feature_names(X),
         )
         self._training_dim = y.ndim
         self._fit_transformer(y_2d)

@@ -303,7 +303,8 @@ class GIGaussianProcessRegressor(MultiOutputMixin, RegressorMixin, BaseEstimator
         Y = y.reshape(n, -1)
         k = Y.shape[1]
         G, J, n_inputs = check_gradient_inputs(
-            dYdX, dZdX, n_samples=n, n_model_features=p, n_outputs=k, y_ndim=y_ndim
+            dYdX, dZdX, n_samples=n, n_model_features=p, n_outputs=k, y_ndim=y_ndim,
+            feature_names=getattr(self, "feature_names_in_", None),
         )
         alpha = self.alpha
         if np.iterable(alpha):

@@ -186,7 +186,8 @@ class GIKernelRidge(MultiOutputMixin, RegressorMixin, BaseEstimator):
         Y = y.reshape(n, -1)
         k = Y.shape[1]
         G, J, n_inputs = check_gradient_inputs(
-            dYdX, dZdX, n_samples=n, n_model_features=p, n_outputs=k, y_ndim=y.ndim
+            dYdX, dZdX, n_samples=n, n_model_features=p, n_outputs=k, y_ndim=y.ndim,
+            feature_names=getattr(self, "feature_names_in_", None),
         )
         sample_weight = check_positive_sample_weight(sample_weight, X)
         alpha = np.atleast_1d(np.asarray(self.alpha, dtype=float))

@@ -69,7 +69,8 @@ class _BaseGILinear(MultiOutputMixin, RegressorMixin, BaseEstimator):
         k = Y.shape[1]
         sample_weight = check_positive_sample_weight(sample_weight, X)
         G, J, _ = check_gradient_inputs(
-            dYdX, dZdX, n_samples=n, n_model_features=p, n_outputs=k, y_ndim=y_ndim
+            dYdX, dZdX, n_samples=n, n_model_features=p, n_outputs=k, y_ndim=y_ndim,
+            feature_names=getattr(self, "feature_names_in_", None),
         )
 
         if self.fit_intercept if center is None else center:

@@ -311,7 +311,8 @@ class GIMLPRegressor(MultiOutputMixin, RegressorMixin, BaseEstimator):
         if sample_weight is not None:
             weights = check_positive_sample_weight(sample_weight, X)
         G, J, _ = check_gradient_inputs(
-            dYdX, dZdX, n_samples=n, n_model_features=p, n_outputs=k, y_ndim=y.ndim
+            dYdX, dZdX, n_samples=n, n_model_features=p, n_outputs=k, y_ndim=y.ndim,
+            feature_names=getattr(self, "feature_names_in_", None),
         )
         uses_gradients = G is not None and self.gradient_weight > 0
         if uses_gradients and self.activation == "relu":

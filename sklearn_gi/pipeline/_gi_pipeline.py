@@ -10,7 +10,7 @@ from sklearn.utils._param_validation import StrOptions
 from sklearn.utils import _safe_indexing
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.metadata_routing import _routing_enabled, process_routing
-from sklearn.utils.validation import _num_samples, check_is_fitted
+from sklearn.utils.validation import _get_feature_names, _num_samples, check_is_fitted
 
 from ..preprocessing._jacobian_types import Jacobian, chunk_slices
 from ..preprocessing._jacobians import check_known_jacobian, jacobian_of
@@ -164,7 +164,7 @@ class GIPipeline(Pipeline):
         k = 1 if y_array.ndim == 1 else y_array.shape[1]
         G, J, _ = check_gradient_inputs(
             dYdX, dZdX, n_samples=n, n_model_features=np.shape(X)[1], n_outputs=k,
-            y_ndim=y_array.ndim,
+            y_ndim=y_array.ndim, feature_names=_get_feature_names(X),
         )
         J = None if J is None else Jacobian.from_array(J)
 

@@ -9,7 +9,7 @@ import contextlib
 import numbers
 
 import numpy as np
-from sklearn.utils.validation import _check_sample_weight, check_array
+from sklearn.utils.validation import _check_sample_weight, _get_feature_names, check_array
 
 __all__ = ["check_gradient_targets", "check_feature_jacobian", "expected_gradient_shape"]
 
@@ -51,7 +51,32 @@ def _as_float_array(array, *, input_name, dtype, allow_nan):
         ) from exc
 
 
-def check_gradient_targets(dYdX, *, n_samples, n_outputs, n_features, y_ndim, dtype=np.float64):
+def _align_named_gradients(dYdX, feature_names):
+    """Reorder the columns of a named 2-D ``dYdX`` to ``feature_names`` (the names of X)."""
+    if feature_names is None or np.ndim(dYdX) != 2:
+        return dYdX
+    try:
+        names = _get_feature_names(dYdX)
+    except TypeError:  # mixed column types: no names to align by
+        return dYdX
+    if names is None:
+        return dYdX  # an unnamed dYdX keeps its positional meaning
+    feature_names = [str(name) for name in feature_names]
+    names = [str(name) for name in names]
+    missing = [name for name in feature_names if name not in names]
+    unexpected = [name for name in names if name not in feature_names]
+    if missing or unexpected:
+        raise ValueError(
+            "dYdX has column names that do not match the feature names of X: missing "
+            f"{missing}, unexpected {unexpected}. Name its columns after X's columns "
+            "(they are matched by name), or pass an unnamed array (matched by position)."
+        )
+    order = [names.index(name) for name in feature_names]
+    return np.asarray(dYdX)[:, order]
+
+
+def check_gradient_targets(dYdX, *, n_samples, n_outputs, n_features, y_ndim, dtype=np.float64,
+                           feature_names=None):
     """Validate ``dYdX`` and return it as a ``(n_samples, n_outputs, n_features)`` array.
 
     NaN entries are kept: they mark unknown partial derivatives. Infinite
@@ -70,6 +95,10 @@ def check_gradient_targets(dYdX, *, n_samples, n_outputs, n_features, y_ndim, dt
         Number of dimensions of the target ``y``.
     dtype : numpy dtype, default=np.float64
         Floating dtype of the returned array.
+    feature_names : array-like of str, default=None
+        Column names of ``X``. A 2-D ``dYdX`` with column names (a DataFrame)
+        is then matched to them by name, whatever its column order; names
+        that do not match are a ``ValueError``.
 
     Returns
     -------
@@ -97,6 +126,7 @@ def check_gradient_targets(dYdX, *, n_samples, n_outputs, n_features, y_ndim, dt
         names = "(n_samples, n_outputs, n_features)"
         context = f"for y of shape ({n_samples}, {n_outputs})"
     shape = tuple(np.shape(dYdX)) if hasattr(dYdX, "shape") else None
+    dYdX = _align_named_gradients(dYdX, feature_names)
     G = _as_float_array(dYdX, input_name="dYdX", dtype=dtype, allow_nan=True)
     shape = G.shape if shape is None else shape
     if G.shape != expected:
@@ -179,12 +209,14 @@ def _check_lazy_jacobian(J, n_samples, n_model_features):
     return J, d
 
 
-def check_gradient_inputs(dYdX, dZdX, *, n_samples, n_model_features, n_outputs, y_ndim):
+def check_gradient_inputs(dYdX, dZdX, *, n_samples, n_model_features, n_outputs, y_ndim,
+                          feature_names=None):
     """Validate a fit's ``dYdX`` and ``dZdX`` together.
 
     ``dZdX`` (the Jacobian of the model's features with respect to raw inputs)
     is only meaningful with ``dYdX``, whose last axis then counts the raw
-    inputs rather than the features.
+    inputs rather than the features. ``feature_names`` (the column names of
+    ``X``) align a named ``dYdX`` by name when there is no ``dZdX``.
 
     Returns
     -------
@@ -209,7 +241,8 @@ def check_gradient_inputs(dYdX, dZdX, *, n_samples, n_model_features, n_outputs,
     G = None
     if dYdX is not None:
         G = check_gradient_targets(
-            dYdX, n_samples=n_samples, n_outputs=n_outputs, n_features=n_inputs, y_ndim=y_ndim
+            dYdX, n_samples=n_samples, n_outputs=n_outputs, n_features=n_inputs, y_ndim=y_ndim,
+            feature_names=feature_names if dZdX is None else None,
         )
     return G, J, n_inputs
 

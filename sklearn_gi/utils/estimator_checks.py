@@ -111,8 +111,30 @@ def check_fitted_pickle(estimator):
     np.testing.assert_array_equal(restored.predict_gradient(X), fitted.predict_gradient(X))
 
 
+def check_named_gradients_are_aligned(estimator):
+    """A ``dYdX`` DataFrame is matched to the columns of ``X`` by name, not position;
+    names that do not match are a ``ValueError`` listing them."""
+    import pandas as pd
+
+    X, y, G = _data()
+    names = ["a", "b", "c"]
+    X_frame = pd.DataFrame(X, columns=names)
+    reference = clone(estimator).fit(X_frame, y, dYdX=G)
+    shuffled = pd.DataFrame(G[:, ::-1], columns=names[::-1])
+    aligned = clone(estimator).fit(X_frame, y, dYdX=shuffled)
+    np.testing.assert_allclose(aligned.predict_gradient(X_frame), reference.predict_gradient(X_frame),
+                               rtol=1e-6, atol=1e-9)
+    try:
+        clone(estimator).fit(X_frame, y, dYdX=pd.DataFrame(G, columns=["a", "b", "z"]))
+    except ValueError as exc:
+        assert "'z'" in str(exc) and "'c'" in str(exc), f"the error does not list the names: {exc}"
+    else:
+        raise AssertionError("a dYdX with a column X does not have was accepted")
+
+
 GI_CHECKS = (
     check_gradient_shapes,
+    check_named_gradients_are_aligned,
     check_gradients_are_used,
     check_fold_slicing,
     check_chain_rule,
