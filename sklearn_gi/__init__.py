@@ -2,28 +2,43 @@
 
 Gradient information (GI, also Sobolev training or gradient-enhanced modelling)
 uses the derivatives ``dY/dX`` that many processes provide beside ``Y``.
+
+Subpackages and the names below load on first use (PEP 562, as scikit-learn
+does), so a user of the closed-form models never imports torch.
 """
+
+import importlib
 
 __version__ = "0.1.0.dev0"
 
-from .linear_model import GILinearRegression, GIRidge, RidgeGradient
-from .compose import GITransformedTargetRegressor
-from .gaussian_process import GIGaussianProcessRegressor
-from .kernel_ridge import GIKernelRidge
-from .model_selection import GIComplexitySearchCV
-from .neural_network import GIMLPRegressor
-from .pipeline import GIPipeline, make_gi_pipeline
-
-__all__ = [
-    "GIRidge",
-    "GILinearRegression",
-    "RidgeGradient",
-    "GIGaussianProcessRegressor",
-    "GIKernelRidge",
-    "GIMLPRegressor",
-    "GIPipeline",
-    "make_gi_pipeline",
-    "GITransformedTargetRegressor",
-    "GIComplexitySearchCV",
-    "__version__",
+# public name -> subpackage that defines it
+_LAZY_NAMES = {
+    "GIRidge": "linear_model",
+    "GILinearRegression": "linear_model",
+    "RidgeGradient": "linear_model",
+    "GIGaussianProcessRegressor": "gaussian_process",
+    "GIKernelRidge": "kernel_ridge",
+    "GIMLPRegressor": "neural_network",
+    "GIPipeline": "pipeline",
+    "make_gi_pipeline": "pipeline",
+    "GITransformedTargetRegressor": "compose",
+    "GIComplexitySearchCV": "model_selection",
+}
+_SUBMODULES = [
+    "compose", "datasets", "gaussian_process", "kernel_ridge", "linear_model", "metrics",
+    "model_selection", "neural_network", "pipeline", "preprocessing", "utils",
 ]
+
+__all__ = [*_LAZY_NAMES, *_SUBMODULES, "__version__"]
+
+
+def __getattr__(name):
+    if name in _LAZY_NAMES:
+        return getattr(importlib.import_module(f".{_LAZY_NAMES[name]}", __name__), name)
+    if name in _SUBMODULES:
+        return importlib.import_module(f".{name}", __name__)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(__all__))
