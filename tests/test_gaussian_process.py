@@ -455,3 +455,17 @@ def test_irrelevant_input_does_not_warn_with_the_default_kernel():
     user_kernel = ConstantKernel(1.0) * RBF([1.0, 1.0], (1e-2, 1e2))
     with pytest.warns(Warning, match="close to the specified upper bound"):
         GIGaussianProcessRegressor(user_kernel).fit(X, y, G)
+
+
+def test_default_search_escapes_the_short_length_scale_optimum():
+    # from the plain start (amplitude 1, length scales = std) this fit stopped at
+    # log likelihood -434 and test NRMSE 0.53; the screened start finds 1901 and 1e-3
+    X, y, G = make_problem("styblinski_tang", 100, random_state=1)
+    X_test, y_test, _ = make_problem("styblinski_tang", 1000, random_state=2)
+    gp = GIGaussianProcessRegressor(random_state=0).fit(X, y, G)
+    scale = X.std(axis=0)
+    plain_start = ConstantKernel(1.0, (1e-5, 1e5)) * RBF(scale, np.c_[1e-2 * scale, 1e3 * scale])
+    plain = GIGaussianProcessRegressor(plain_start, random_state=0).fit(X, y, G)
+    assert gp.log_marginal_likelihood_value_ > plain.log_marginal_likelihood_value_ + 100
+    nrmse = np.sqrt(np.mean((gp.predict(X_test) - y_test) ** 2)) / y_test.std()
+    assert nrmse < 1e-2
