@@ -407,12 +407,16 @@ def plot(table, parity, out_dir, prefix="suite"):
     return paths
 
 
+# sklearn-gi models fitted with gradients
+GI_MODELS = ("GIRidge-poly", "GIMLP", "GIGP", "GIKernelRidge")
+
+
 def headline(table):
     """Per problem and n: NRMSE of each model relative to the best GI model."""
     lines = []
     for problem, n in sorted({(r["problem"], r["n_train"]) for r in table}):
         rows = {r["model"]: r["nrmse"] for r in table if r["problem"] == problem and r["n_train"] == n}
-        ours = {k: v for k, v in rows.items() if k in ("GIRidge-poly", "GIMLP")}
+        ours = {k: v for k, v in rows.items() if k in GI_MODELS}
         if not ours:
             continue
         best_name = min(ours, key=ours.get)
