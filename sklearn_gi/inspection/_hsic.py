@@ -259,9 +259,10 @@ class _GlobalPermutations:
         self.permuted = np.empty((n, n))
 
     def counts(self, Ks, summaries, observed):
+        """``Ks``: the group's Gram matrices, one C-contiguous (group, n, n) array."""
         n = self.L.shape[0]
         group = len(Ks)
-        flat = np.stack([K.ravel() for K in Ks]) if group > 1 else Ks[0].reshape(1, -1)
+        flat = Ks.reshape(group, n * n)
         null = np.empty((group, len(self.perms)))
         sl = self.sl
         for b, p in enumerate(self.perms):
@@ -573,11 +574,12 @@ def hsic_indices(
     if global_perm:
         null = _GlobalPermutations(L, sl, perms, statistic)
         group_size = int(np.clip(_GROUP_BYTES // (8 * n * n), 1, d))
+        group = buffer[None] if group_size == 1 else np.empty((group_size, n, n))
     else:
         group_size = 1
     for start in range(0, d, group_size):
         columns = range(start, min(start + group_size, d))
-        Ks, summaries = [], []
+        summaries = []
         for j in columns:
             if thetas[j] is None:
                 thetas[j] = maximise(j)
@@ -586,8 +588,7 @@ def hsic_indices(
                 K = input_gram(j, thetas[j], None if full else goal_rows)
                 Ksub = K[np.ix_(goal_rows, goal_rows)] if full else K
             else:
-                K = buffer if len(columns) == 1 else np.empty((n, n))
-                K = _gaussian_gram(X[:, j], thetas[j], K)
+                K = _gaussian_gram(X[:, j], thetas[j], group[j - start] if global_perm else buffer)
                 Ksub = K
             sk = _Summary(Ksub)
             hsic[j] = _hsic(Ksub, sk, L, sl, statistic)
@@ -598,11 +599,10 @@ def hsic_indices(
                 _, counts[j] = _conditional_counts(K, L, sl, goal_rows, perms, statistic)
             elif pvalue == "asymptotic":
                 pvalues[j] = _gamma_pvalue(K, sk, Lc, sl, hsic[j], statistic)
-            Ks.append(K)
             summaries.append(sk)
         if global_perm:
             observed = [hsic[j] for j in columns]
-            for j, count in zip(columns, null.counts(Ks, summaries, observed)):
+            for j, count in zip(columns, null.counts(group[:len(columns)], summaries, observed)):
                 counts[j] = count
     if pvalue == "permutation":
         pvalues = (1.0 + counts) / (n_permutations + 1.0)
