@@ -390,3 +390,85 @@ def _special(name, X, y):
     elif name == "const":
         X[:, 1] = 2.0
     return X, y
+
+
+# ---------------------------------------------------------------------------
+# hsic_importance over search results
+
+
+@pytest.fixture(scope="module")
+def knn_search():
+    from sklearn.datasets import make_friedman1
+    from sklearn.model_selection import RandomizedSearchCV
+    from sklearn.neighbors import KNeighborsRegressor
+
+    X, y = make_friedman1(n_samples=150, random_state=0)
+    # leaf_size changes the speed of KNN, never its predictions: a perfect dummy
+    space = {"n_neighbors": np.arange(1, 40), "leaf_size": np.arange(5, 60),
+             "weights": ["uniform", "distance"]}
+    return RandomizedSearchCV(KNeighborsRegressor(), space, n_iter=40, cv=3,
+                              random_state=0).fit(X, y)
+
+
+def test_hsic_importance_ranks_an_influential_hyperparameter_above_a_dummy(knn_search):
+    from sklearn_gi.inspection import hsic_importance
+
+    table = hsic_importance(knn_search, quantile=0.2, random_state=0).set_index("param")
+    assert list(table.index) == ["weights", "n_neighbors", "leaf_size"]
+    assert list(table.type) == ["categorical", "integer", "integer"]
+    assert (table.n_active == 40).all() and (table.n_goal == 8).all()
+    assert table.pvalue["n_neighbors"] < 0.01 < 0.05 < table.pvalue["leaf_size"]
+    assert table.r2_hsic["n_neighbors"] > 5 * table.r2_hsic["leaf_size"]
+    # the same as hsic_indices on the mapped values: the dict of cv_results_ works too
+    again = hsic_importance(knn_search.cv_results_, quantile=0.2, pvalue=None, random_state=0)
+    np.testing.assert_allclose(again.r2_hsic, table.r2_hsic.to_numpy())
+    assert again.pvalue.isna().all()
+    k = np.asarray(knn_search.cv_results_["param_n_neighbors"], dtype=float)
+    # integer levels are bins of width 1 / (hi - lo + 1): the jitter keeps them apart
+    u_bins = (k - k.min()) / (k.max() - k.min() + 1)
+    assert len(np.unique(u_bins)) == len(np.unique(k))
+
+
+def test_hsic_importance_conditional_hyperparameter_uses_its_active_subsample():
+    from sklearn.datasets import make_friedman1
+    from sklearn.model_selection import GridSearchCV
+    from sklearn.svm import SVR
+
+    from sklearn_gi.inspection import hsic_importance
+
+    X, y = make_friedman1(n_samples=100, random_state=0)
+    grid = [{"kernel": ["linear"], "C": [0.01, 0.1, 1, 10, 100]},
+            {"kernel": ["rbf"], "C": [0.01, 0.1, 1, 10, 100], "gamma": [0.001, 0.01, 0.1, 1]}]
+    search = GridSearchCV(SVR(), grid, cv=3).fit(X, y)
+    table = hsic_importance(search, quantile=0.2, pvalue=None, random_state=0).set_index("param")
+    assert table.n_active.to_dict() == {"C": 25, "kernel": 25, "gamma": 20}
+    assert table.type.to_dict() == {"C": "log", "kernel": "categorical", "gamma": "log"}
+    # gamma: the target index of log(gamma) on the 20 rbf candidates, threshold recomputed there
+    rbf = search.cv_results_["param_kernel"] == "rbf"
+    gamma = np.log(np.asarray(search.cv_results_["param_gamma"][rbf], dtype=float))
+    expected = hsic_indices(((gamma - gamma.min()) / np.ptp(gamma))[:, None],
+                            -search.cv_results_["mean_test_score"][rbf], kind="target",
+                            target_quantile=0.2)
+    assert table.r2_hsic["gamma"] == pytest.approx(expected.r2_hsic[0], rel=1e-12)
+    assert table.n_goal["gamma"] == expected.n_goal == 4
+
+
+def test_hsic_importance_without_pandas_types_and_errors(knn_search, monkeypatch):
+    import sys
+
+    from sklearn_gi.inspection import hsic_importance
+
+    results = dict(knn_search.cv_results_)
+    results["param_fixed"] = np.ma.masked_array([3] * 40, mask=[False] * 40, dtype=object)
+    monkeypatch.setitem(sys.modules, "pandas", None)
+    table = hsic_importance(results, types={"leaf_size": "continuous"}, pvalue=None)
+    assert isinstance(table, dict) and list(table["param"])[-1] == "fixed"
+    assert table["type"][2] == "continuous" and np.isnan(table["r2_hsic"][-1])
+    with pytest.raises(ValueError, match="score 'mean_test_r2' is not in cv_results_"):
+        hsic_importance(results, score="mean_test_r2")
+    with pytest.raises(ValueError, match="types names unknown hyperparameters"):
+        hsic_importance(results, types={"alpha": "log"})
+    with pytest.raises(ValueError, match=r"types\['leaf_size'\] must be one of"):
+        hsic_importance(results, types={"leaf_size": "ordinal"})
+    with pytest.raises(ValueError, match="fitted search"):
+        hsic_importance([1, 2, 3])
