@@ -14,6 +14,7 @@ import time
 
 from . import (
     complexity_search,
+    hsic_speed,
     linear_sample_efficiency,
     linear_speed,
     mcdonagh_2d,
@@ -46,6 +47,7 @@ def main(argv=None):
         mlp_overhead.main(["--repeats", "5"])
         complexity_search.main([])
         wing_weight.main([])  # the peers' protocol; --peers-slow adds GEKPLS-full (~1 h)
+        hsic_speed.main([])  # --openturns-python PATH adds OpenTURNS on this machine
     else:
         set_results_dir(QUICK_RESULTS)
         suite.main(["--quick"] + argv)

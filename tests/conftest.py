@@ -61,3 +61,19 @@ def augmented_lstsq(Z, Y, G, J, w, alpha, gamma, fit_intercept):
 @pytest.fixture
 def brute_force():
     return augmented_lstsq
+
+
+@pytest.fixture(scope="session")
+def hsic_reference():
+    """OpenTURNS 1.27 HSIC results on Ishigami (n = 1000) and the data they were computed on."""
+    import json
+
+    path = SHARED / "reference" / "hsic"
+    if not path.is_dir():
+        message = f"HSIC reference not found at {path} (needs ../shared beside the repo)"
+        if os.environ.get("CI"):
+            pytest.fail(message)  # CI always has ../shared: its absence is a real failure
+        pytest.skip(message)
+    data = np.loadtxt(path / "ishigami_n1000_seed0.csv", delimiter=",", skiprows=1)
+    results = json.loads((path / "hsic_reference_results.json").read_text())
+    return {"X": data[:, :3], "y": data[:, 3], **results}

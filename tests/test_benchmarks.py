@@ -196,3 +196,20 @@ def test_kernel_scaling_rows_show_gradients_helping_random_features():
     assert with_gradients["nrmse"] < 0.6 * by_model["RFF + GIRidge (values only)"]["nrmse"]
     assert with_gradients["fit_s"] > 0 and with_gradients["peak_MiB"] > 0
     assert "exact GP (gradients)" not in by_model  # gp_max_n=0 leaves it out
+
+
+def test_hsic_speed_quick_run_writes_its_table(tmp_path):
+    from benchmarks import hsic_speed
+
+    _report.set_results_dir(tmp_path)
+    try:
+        rows = hsic_speed.main(["--quick", "--n-features", "3"])
+    finally:
+        _report.set_results_dir(_report.RESULTS)
+    by_case = {row["case"]: row for row in rows}
+    assert len(rows) == 9 and all(row["n_samples"] == 300 for row in rows)
+    assert by_case["target V + permutation p"]["n_permutations"] == 50
+    assert all(row["seconds"] > 0 and row["peak_MiB"] > 0 for row in rows)
+    text = (tmp_path / "hsic_speed.md").read_text()
+    assert "Machine:" in text and "| n_samples | n_features | case |" in text
+    assert len((tmp_path / "hsic_speed.csv").read_text().splitlines()) == 10
