@@ -403,3 +403,93 @@ def test_io_does_not_import_torch():
             "b = io.BytesIO(); sio.save(GIRidge().fit(np.eye(3), [1., 2., 3.]), b); "
             "sio.load(io.BytesIO(b.getvalue())); assert 'torch' not in sys.modules")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+# ------------------------------------------------------------------------- neural networks
+def _mlp(**params):
+    from sklearn_gi.neural_network import GIMLPRegressor
+
+    return GIMLPRegressor((6,), max_iter=20, random_state=0, device="cpu", **params)
+
+
+@pytest.mark.parametrize("params, k, dtype", [
+    ({}, 1, np.float64),
+    ({"solver": "adam", "early_stopping": True, "activation": "silu"}, 2, np.float64),
+    ({"gradient_projections": 1}, 2, np.float32),
+], ids=["lbfgs", "adam-early-stopping", "projections-float32"])
+def test_mlp_round_trip(params, k, dtype, tmp_path):
+    X, y, G = _data(k=k)
+    X = X.astype(dtype)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # a 20-iteration fit does not converge
+        model = _mlp(**params).fit(X, y, G)
+    loaded = _round_trip(model, tmp_path)
+    _assert_same_model(model, loaded, X[:7])
+    assert loaded.predict(X).dtype == dtype
+    assert str(loaded.device_) == "cpu"
+    assert loaded.loss_curve_ == model.loss_curve_ and loaded.n_iter_ == model.n_iter_
+    assert len(loaded.net_.history) == len(model.net_.history)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        refit = loaded.fit(X, y, G)  # a loaded model is an ordinary estimator
+        again = model.fit(X, y, G)
+    np.testing.assert_array_equal(refit.predict(X), again.predict(X))
+
+
+def test_mlp_in_pipeline_round_trip(tmp_path):
+    X, y, G = _data()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = make_gi_pipeline(StandardScaler(), _mlp()).fit(X, y, G)
+    _assert_same_model(model, _round_trip(model, tmp_path), X)
+
+
+def test_mlp_skorch_callbacks_refused_at_save(tmp_path):
+    from skorch.callbacks import LRScheduler
+
+    with pytest.raises(TypeError, match=r"GIMLPRegressor\.callbacks\[0\] is a skorch"):
+        save(_mlp(callbacks=[LRScheduler()]), tmp_path / "model.sgi")
+
+
+def test_cuda_trained_mlp_loads_on_cpu(tmp_path, monkeypatch):
+    """A file from a GPU machine (device="cuda", device_ cuda:0) loads where CUDA is absent."""
+    import torch
+
+    X, y, G = _data()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = _mlp().fit(X, y, G)
+    path = tmp_path / "model.sgi"
+    save(model, path)
+
+    def as_if_from_gpu(manifest):  # what save writes for a model trained on CUDA
+        manifest["root"]["params"]["device"] = "cuda"
+        manifest["root"]["state"]["device_"] = {"$t": "torch_device", "v": "cuda:0"}
+
+    _edit_manifest(path, as_if_from_gpu)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    loaded = load(path)
+    assert loaded.get_params()["device"] == "cuda"  # the parameter as saved
+    assert str(loaded.device_) == "cpu"  # where it runs
+    assert next(loaded.net_.module_.parameters()).device.type == "cpu"
+    np.testing.assert_array_equal(loaded.predict(X), model.predict(X))
+    np.testing.assert_array_equal(loaded.predict_gradient(X), model.predict_gradient(X))
+
+
+@pytest.mark.cuda
+def test_cuda_round_trip(tmp_path):
+    import torch
+
+    if not torch.cuda.is_available():
+        pytest.skip("needs a CUDA device")
+    X, y, G = _data()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = _mlp().set_params(device="cuda").fit(X, y, G)
+    path = tmp_path / "model.sgi"
+    save(model, path)
+    on_gpu, on_cpu = load(path), load(path, device="cpu")
+    assert on_gpu.device_.type == "cuda" and on_cpu.device_.type == "cpu"
+    np.testing.assert_array_equal(on_gpu.predict(X), model.predict(X))
+    np.testing.assert_allclose(on_cpu.predict(X), model.predict(X), rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(on_cpu.predict_gradient(X), model.predict_gradient(X), rtol=1e-10, atol=1e-12)
