@@ -493,3 +493,19 @@ def test_cuda_round_trip(tmp_path):
     np.testing.assert_array_equal(on_gpu.predict(X), model.predict(X))
     np.testing.assert_allclose(on_cpu.predict(X), model.predict(X), rtol=1e-10, atol=1e-12)
     np.testing.assert_allclose(on_cpu.predict_gradient(X), model.predict_gradient(X), rtol=1e-10, atol=1e-12)
+
+
+def test_damaged_files_raise_value_error_only():
+    """Random byte damage anywhere in the file: a ValueError, or an intact load, never another error."""
+    X, y, G = _data()
+    buffer = io.BytesIO()
+    save(GIGaussianProcessRegressor(optimizer=None).fit(X, y, G), buffer)
+    data = buffer.getvalue()
+    rng = np.random.default_rng(0)
+    for _ in range(300):
+        damaged = bytearray(data)
+        damaged[rng.integers(len(damaged))] = rng.integers(256)
+        try:
+            load(io.BytesIO(bytes(damaged)))
+        except ValueError:
+            pass

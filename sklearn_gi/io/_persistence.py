@@ -474,6 +474,11 @@ def save(estimator, file):
 
 
 # --------------------------------------------------------------------------------- loading
+# what zipfile raises on damaged, encrypted or exotic archives
+_ZIP_ERRORS = (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError, ValueError,
+               NotImplementedError, RuntimeError)
+
+
 def _refuse(message):
     return ValueError(f"Not a valid sklearn-gi model file: {message}")
 
@@ -495,7 +500,7 @@ def _read_archive(file):
     try:
         archive = zipfile.ZipFile(io.BytesIO(data))
         infos = archive.infolist()
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, ValueError, EOFError) as exc:
+    except _ZIP_ERRORS as exc:
         raise _refuse(f"unreadable zip archive ({exc}).") from None
     if len(infos) > _MAX_MEMBERS:
         raise _refuse(f"too many members ({len(infos)}).")
@@ -519,7 +524,7 @@ def _read_archive(file):
         try:
             with archive.open(info) as handle:
                 content = handle.read(size + 1)
-        except (zipfile.BadZipFile, OSError, EOFError, ValueError) as exc:
+        except _ZIP_ERRORS as exc:
             raise _refuse(f"member {name!r} is damaged ({exc}).") from None
         if len(content) != size:
             raise _refuse(f"member {name!r} is truncated.")
@@ -629,7 +634,7 @@ class _Reader:
         if tag == "dtype":
             return _checked_dtype(v)
         if tag == "scalar_type":
-            if v not in _SCALAR_TYPES:
+            if not isinstance(v, str) or v not in _SCALAR_TYPES:
                 raise _refuse(f"unknown numpy scalar type {v!r}.")
             return _SCALAR_TYPES[v]
         if tag == "array":
@@ -686,7 +691,7 @@ class _Reader:
 
     def _object(self, value):
         name = value.get("class")
-        if name not in _TRUSTED:
+        if not isinstance(name, str) or name not in _TRUSTED:
             raise ValueError(
                 f"Refusing to load {name!r}: it is not one of the classes a sklearn-gi model file may "
                 "contain (sklearn_gi.io.trusted_classes()). Nothing was imported or run."
