@@ -509,3 +509,16 @@ def test_damaged_files_raise_value_error_only():
             load(io.BytesIO(bytes(damaged)))
         except ValueError:
             pass
+
+
+def test_metadata_requests_round_trip(tmp_path):
+    import sklearn
+
+    with sklearn.config_context(enable_metadata_routing=True):
+        model = GIRidge().set_fit_request(sample_weight=True, dZdX=False)
+        model = make_gi_pipeline(StandardScaler(), model)
+        loaded = _round_trip(model, tmp_path)
+        final = loaded.steps[-1][1]
+        assert final._metadata_request._serialize() == model.steps[-1][1]._metadata_request._serialize()
+        assert final._metadata_request.owner is final
+        assert final.get_metadata_routing().fit.requests["sample_weight"] is True

@@ -42,6 +42,9 @@ float, a list of values, or an object tagged by its ``"$t"`` key:
 * ``{"$t": "random_state", "v": [...]}`` (a ``numpy.random.RandomState``,
   by its MT19937 state);
 * ``{"$t": "torch_device", "v": "cuda:0"}``;
+* ``{"$t": "metadata_request", "v": <dict>}`` (what ``set_fit_request`` and
+  friends record: ``{method: {param: alias}}``, aliases null, booleans or
+  strings);
 * ``{"$t": "object", "class": "sklearn_gi.linear_model.GIRidge", "id": 0,
   "params": {name: value}, "state": {name: value}, "extra": {...}}``, an
   instance of an allowlisted class: ``params`` are its constructor
@@ -271,6 +274,11 @@ class _Writer:
             return {"$t": "dtype", "v": self._dtype_str(value, path)}
         if isinstance(value, type) and value in _SCALAR_TYPES.values():
             return {"$t": "scalar_type", "v": value.__name__}
+        if type(value).__name__ == "MetadataRequest" and type(value).__module__.startswith("sklearn."):
+            # set_fit_request and friends: {method: {param: alias}}, aliases None, bool or str
+            return {"$t": "metadata_request",
+                    "v": self.encode({method: dict(requests) for method, requests
+                                      in value._serialize().items()}, path)}
         if type(value).__module__ == "torch" and type(value).__name__ == "device":
             return {"$t": "torch_device", "v": str(value)}
         return self._object(value, path)
@@ -659,6 +667,8 @@ class _Reader:
             except (TypeError, ValueError) as exc:
                 raise _refuse(f"malformed random_state ({exc}).") from None
             return state
+        if tag == "metadata_request":
+            return _metadata_request(self.decode(v))
         if tag == "torch_device":
             import torch
 
@@ -717,6 +727,14 @@ class _Reader:
                 _check_attribute(cls, attr)
             obj = cls(**params) if kind == "estimator" else cls.__new__(cls)
             obj.__dict__.update(decoded)
+            request = decoded.get("_metadata_request")
+            if request is not None:
+                if not getattr(request, "_sgi_loaded", False):
+                    raise _refuse("_metadata_request must be a metadata request.")
+                del request._sgi_loaded
+                request.owner = obj
+                for method in _routing_methods():
+                    getattr(request, method).owner = obj
             if name in _LOAD_HOOKS:
                 _LOAD_HOOKS[name](self, obj, value.get("extra"))
         self.objects[key] = obj
@@ -730,6 +748,30 @@ class _Reader:
                 and type(axis) is int and (extrapolate in (True, False, "periodic"))):
             raise _refuse("malformed BSpline.")
         return cls(t, c, k, extrapolate=extrapolate, axis=axis)
+
+
+def _routing_methods():
+    from sklearn.utils._metadata_requests import SIMPLE_METHODS
+
+    return SIMPLE_METHODS
+
+
+def _metadata_request(requests):
+    from sklearn.utils._metadata_requests import MetadataRequest
+
+    if not isinstance(requests, dict) or not set(requests) <= set(_routing_methods()):
+        raise _refuse("malformed metadata request.")
+    request = MetadataRequest(owner=None)
+    for method, params in requests.items():
+        if not isinstance(params, dict):
+            raise _refuse("malformed metadata request.")
+        for param, alias in params.items():
+            if not (isinstance(param, str) and param.isidentifier()
+                    and (alias is None or isinstance(alias, (bool, str)))):
+                raise _refuse(f"malformed metadata request for {param!r}.")
+            getattr(request, method).add_request(param=param, alias=alias)
+    request._sgi_loaded = True  # owned by the object whose state holds it (set on load)
+    return request
 
 
 def _list(value):
