@@ -25,7 +25,7 @@ _LAZY_NAMES = {
     "GIComplexitySearchCV": "model_selection",
 }
 _SUBMODULES = [
-    "compose", "datasets", "gaussian_process", "kernel_ridge", "linear_model", "metrics",
+    "compose", "datasets", "gaussian_process", "io", "kernel_ridge", "linear_model", "metrics",
     "model_selection", "neural_network", "pipeline", "preprocessing", "utils",
 ]
 
