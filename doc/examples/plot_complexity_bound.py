@@ -28,7 +28,7 @@ from sklearn_gi.model_selection import ComplexityCurveDisplay, GIComplexitySearc
 from sklearn_gi.neural_network import GIMLPRegressor
 
 
-def main(etas=(1, 2, 4, 8), max_iter=200, n_samples=50, output=None):
+def main(etas=(1, 2, 4, 8), max_iter=100, n_samples=50, output=None):
     # McDonagh and Chen's 2-D dynamic simulator: 10 outputs, Jacobians (n, 10, 2)
     X, Y, dYdX = make_problem("mcdonagh_dynamic_2d", n_samples, random_state=0)
     grid = {"hidden_layer_sizes": [(4 * eta, 4 * eta) for eta in etas]}
