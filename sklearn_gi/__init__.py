@@ -25,8 +25,8 @@ _LAZY_NAMES = {
     "GIComplexitySearchCV": "model_selection",
 }
 _SUBMODULES = [
-    "compose", "datasets", "gaussian_process", "io", "kernel_ridge", "linear_model", "metrics",
-    "model_selection", "neural_network", "pipeline", "preprocessing", "utils",
+    "compose", "datasets", "gaussian_process", "inspection", "io", "kernel_ridge", "linear_model",
+    "metrics", "model_selection", "neural_network", "pipeline", "preprocessing", "utils",
 ]
 
 __all__ = [*_LAZY_NAMES, *_SUBMODULES, "__version__"]

@@ -469,3 +469,19 @@ def test_default_search_escapes_the_short_length_scale_optimum():
     assert gp.log_marginal_likelihood_value_ > plain.log_marginal_likelihood_value_ + 100
     nrmse = np.sqrt(np.mean((gp.predict(X_test) - y_test) ** 2)) / y_test.std()
     assert nrmse < 1e-2
+
+
+@pytest.mark.parametrize("multi_output", [False, True])
+def test_default_kernel_with_unknown_partials(multi_output):
+    X, y, G = make_problem("mccormick", 15, random_state=0)
+    X_test, y_test, _ = make_problem("mccormick", 300, random_state=1)
+    known = G.copy()
+    G = G.copy()
+    G[::3, 1] = np.nan
+    if multi_output:  # the second output knows every partial: two factorisations
+        y, G = np.c_[y, 2 * y], np.stack([G, 2 * known], axis=1)
+        y_test = np.c_[y_test, 2 * y_test]
+    gp = GIGaussianProcessRegressor(random_state=0).fit(X, y, G)
+    values_only = GIGaussianProcessRegressor(random_state=0).fit(X, y)
+    errors = [np.sqrt(np.mean((m.predict(X_test) - y_test) ** 2)) for m in (gp, values_only)]
+    assert errors[0] * 3 < errors[1]

@@ -192,7 +192,7 @@ class GIGaussianProcessRegressor(MultiOutputMixin, RegressorMixin, BaseEstimator
         Relative diagonal jitter the final factorisation needed (0 normally;
         a :class:`JitterWarning` is raised otherwise).
     n_features_in_ : int
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
 
     See Also
     --------
@@ -413,7 +413,11 @@ class GIGaussianProcessRegressor(MultiOutputMixin, RegressorMixin, BaseEstimator
             K, _ = self._training_covariance(self.kernel_.clone_with_theta(theta))
             quadratic, count = 0.0, 0
             for group in system.groups:
-                Kg = K if len(system.groups) == 1 else group.select(K).copy()
+                # the factorisation overwrites its input: copy K unless this is its only use
+                if group.rows is not None:
+                    Kg = group.select(K)
+                else:
+                    Kg = K if len(system.groups) == 1 else K.copy()
                 try:
                     L = _cholesky_in_place(Kg)
                 except (linalg.LinAlgError, ValueError):

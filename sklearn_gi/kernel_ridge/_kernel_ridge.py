@@ -79,7 +79,7 @@ class GIKernelRidge(MultiOutputMixin, RegressorMixin, BaseEstimator):
     X_fit_ : ndarray of shape (n_samples, n_features)
     solver_ : {"cholesky", "lstsq"}
     n_features_in_ : int
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
 
     See Also
     --------

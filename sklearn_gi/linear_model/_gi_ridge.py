@@ -260,7 +260,7 @@ class GIRidge(_BaseGIRidge):
         Which solver produced the coefficients.
     n_features_in_ : int
         Number of features seen during :meth:`fit`.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Names of features seen during :meth:`fit`, when ``X`` has string
         column names.
 
@@ -337,7 +337,7 @@ class GILinearRegression(_BaseGIRidge):
     intercept_ : float or ndarray of shape (n_outputs,)
     solver_ : {"cholesky", "lstsq"}
     n_features_in_ : int
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
 
     See Also
     --------

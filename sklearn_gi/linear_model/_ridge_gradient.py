@@ -46,7 +46,7 @@ class RidgeGradient(_BaseGILinear):
         ``alpha + prior_weight``).
     solver_ : {"cholesky", "lstsq"}
     n_features_in_ : int
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
 
     See Also
     --------

@@ -75,7 +75,21 @@ def sobolev_error(y_true, y_pred, dYdX_true, dYdX_pred, *, gradient_weight=1.0):
 class GradientScorer:
     """Scorer on values and gradients; receives ``dYdX`` of the test fold by routing.
 
-    Build it with :func:`make_gradient_scorer`.
+    Build it with :func:`make_gradient_scorer`. Calling it as
+    ``scorer(estimator, X, y, dYdX)`` returns the negated error of
+    ``estimator.predict_gradient(X)`` (and, for ``"sobolev"``, of
+    ``estimator.predict(X)``) against ``dYdX`` (and ``y``); without ``dYdX``
+    (metadata routing off) it raises a ``ValueError`` saying how to enable it.
+
+    Parameters
+    ----------
+    metric : {"sobolev", "gradient_mse"}
+        :func:`sobolev_error` or :func:`gradient_mean_squared_error`.
+    gradient_weight : float, default=1.0
+        Weight of the gradient error in ``"sobolev"``.
+    greater_is_better : bool, default=False
+        False (the default) negates the error, so that greater scores are
+        better, as scikit-learn's searches expect.
     """
 
     def __init__(self, metric, *, gradient_weight=1.0, greater_is_better=False):

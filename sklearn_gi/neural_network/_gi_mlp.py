@@ -178,7 +178,7 @@ class GIMLPRegressor(MultiOutputMixin, RegressorMixin, BaseEstimator):
         Standardization of the targets.
     n_outputs_ : int
     n_features_in_ : int
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Defined only when ``X`` has string feature names.
 
     See Also

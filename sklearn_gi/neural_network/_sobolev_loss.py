@@ -151,7 +151,9 @@ def sobolev_loss(
     >>> X = torch.zeros(4, 2)
     >>> y = module(X).detach()
     >>> G = module.weight.detach().expand(4, 1, 2)
-    >>> float(sobolev_loss(module, X, y, G))
+    >>> loss = sobolev_loss(module, X, y, G)
+    >>> loss.backward()  # one step of your own training loop
+    >>> loss.item()
     0.0
     """
     if dYdX is None or gradient_weight == 0:

@@ -21,6 +21,18 @@ from sklearn.base import clone
 from sklearn.model_selection import KFold, cross_validate
 from sklearn.preprocessing import StandardScaler
 
+__all__ = [
+    "GI_CHECKS",
+    "check_chain_rule",
+    "check_fitted_pickle",
+    "check_fold_slicing",
+    "check_gi_estimator",
+    "check_gradient_shapes",
+    "check_gradients_are_used",
+    "check_named_gradients_are_aligned",
+    "parametrize_with_gi_checks",
+]
+
 
 def _data(n=12, d=3, k=None, seed=0):
     rng = np.random.default_rng(seed)
