@@ -14,16 +14,21 @@ def rng():
     return np.random.default_rng(0)
 
 
-@pytest.fixture(scope="session")
-def mcdonagh_reference():
-    """Folder of McDonagh and Chen's data (CI clones the repo with ../shared beside it)."""
-    path = SHARED / "reference" / "mcdonagh2021"
+def shared_reference(name):
+    """``../shared/reference/<name>``; skipped outside CI when absent, a failure under CI."""
+    path = SHARED / "reference" / name
     if not path.is_dir():
         message = f"reference data not found at {path} (needs ../shared beside the repo)"
         if os.environ.get("CI"):
             pytest.fail(message)  # CI always has ../shared: its absence is a real failure
         pytest.skip(message)
     return path
+
+
+@pytest.fixture(scope="session")
+def mcdonagh_reference():
+    """Folder of McDonagh and Chen's data (CI clones the repo with ../shared beside it)."""
+    return shared_reference("mcdonagh2021")
 
 
 def augmented_lstsq(Z, Y, G, J, w, alpha, gamma, fit_intercept):
@@ -68,12 +73,7 @@ def hsic_reference():
     """OpenTURNS 1.27 HSIC results on Ishigami (n = 1000) and the data they were computed on."""
     import json
 
-    path = SHARED / "reference" / "hsic"
-    if not path.is_dir():
-        message = f"HSIC reference not found at {path} (needs ../shared beside the repo)"
-        if os.environ.get("CI"):
-            pytest.fail(message)  # CI always has ../shared: its absence is a real failure
-        pytest.skip(message)
+    path = shared_reference("hsic")
     data = np.loadtxt(path / "ishigami_n1000_seed0.csv", delimiter=",", skiprows=1)
     results = json.loads((path / "hsic_reference_results.json").read_text())
     return {"X": data[:, :3], "y": data[:, 3], **results}

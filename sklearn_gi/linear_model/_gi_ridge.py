@@ -141,27 +141,16 @@ class _BaseGIRidge(_BaseGILinear):
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
-            Training inputs (or features of the raw inputs, see ``dZdX``).
+            One partition's training inputs.
         y : array-like of shape (n_samples,) or (n_samples, n_outputs)
-            Target values.
+            Its target values.
         dYdX : array-like of shape (n_samples, n_inputs) or \
                 (n_samples, n_outputs, n_inputs), default=None
-            Gradients of ``y`` with respect to the inputs; the 3-D form goes
-            with a 2-D ``y``. ``n_inputs`` is ``n_features``, or the last axis of
-            ``dZdX`` when that is given. NaN marks an unknown partial. ``None``
-            gives the value-only model: exactly :class:`sklearn.linear_model.Ridge`
-            for :class:`GIRidge`, the minimum-norm least-squares fit for
-            :class:`GILinearRegression`.
-        dZdX : array-like of shape (n_samples, n_features, n_inputs) or \
-                (n_features, n_inputs), or lazy Jacobian, default=None
-            Jacobian of the columns of ``X`` with respect to the raw inputs the
-            gradients refer to. The 2-D form is shared by all samples. A lazy
-            Jacobian (what :class:`~sklearn_gi.pipeline.GIPipeline` passes for
-            kernel feature maps such as RBFSampler and Nystroem; the protocol
-            is :func:`sklearn_gi.utils._validation.is_lazy_jacobian`) is read
-            chunk by chunk and never materialised.
+            Its gradients, as in :meth:`fit` (NaN: unknown partial).
+        dZdX : array-like or lazy Jacobian, default=None
+            Its feature Jacobian, as in :meth:`fit`.
         sample_weight : array-like of shape (n_samples,), default=None
-            Per-sample weights, applied to both the value and gradient terms.
+            Its per-sample weights.
 
         Returns
         -------
