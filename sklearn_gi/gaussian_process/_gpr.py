@@ -465,7 +465,6 @@ class GIGaussianProcessRegressor(MultiOutputMixin, RegressorMixin, BaseEstimator
         K, node = self._training_covariance(kernel)
         system = self._system
         lml = 0.0
-        A = np.zeros_like(K) if eval_gradient else None
         single = len(system.groups) == 1 and system.groups[0].rows is None
         A = None if single or not eval_gradient else np.zeros_like(K)
         for group in system.groups:
