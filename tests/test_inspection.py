@@ -560,3 +560,31 @@ def test_hsic_importance_reads_log_uniform_from_param_distributions():
     # an explicit type still wins
     table = hsic_importance(search, types={"alpha": "continuous"}, pvalue=None).set_index("param")
     assert table.type["alpha"] == "continuous"
+
+
+def test_hsic_importance_display(knn_search):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from sklearn_gi.inspection import HSICImportanceDisplay, hsic_importance
+
+    display = HSICImportanceDisplay.from_search(knn_search, quantile=0.2, interactions=True,
+                                                n_permutations=200, random_state=0)
+    table = display.table_
+    assert len(table) == 6 and display.figure_ is display.ax_.figure
+    labels = [t.get_text() for t in display.ax_.get_yticklabels()]
+    assert labels[-1] == table.param[table.r2_hsic.idxmax()]  # the largest on top
+    texts = [t.get_text() for t in display.ax_.texts]
+    assert len(texts) == 6 and all(t.startswith("p = ") for t in texts)
+    faded = {label for label, bar in zip(labels, display.bars_) if bar.get_hatch()}
+    assert faded == set(table.param[table.pvalue > 0.05])
+    # from a table without p-values, a dict (no pandas), on a given Axes; NaN rows are dropped
+    fig, ax = plt.subplots()
+    plain = {key: np.append(np.asarray(value), value.iloc[0]) for key, value in
+             hsic_importance(knn_search, pvalue=None, random_state=0).items()}
+    plain["r2_hsic"][-1] = np.nan
+    display = HSICImportanceDisplay.from_importance(plain, ax=ax)
+    assert display.ax_ is ax and len(display.bars_) == 3 and not display.ax_.texts
+    plt.close("all")
