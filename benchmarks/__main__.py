@@ -14,6 +14,7 @@ import time
 
 from . import (
     complexity_search,
+    hsic_search,
     hsic_speed,
     linear_sample_efficiency,
     linear_speed,
@@ -48,6 +49,7 @@ def main(argv=None):
         complexity_search.main([])
         wing_weight.main([])  # the peers' protocol; --peers-slow adds GEKPLS-full (~1 h)
         hsic_speed.main([])  # --openturns-python PATH adds OpenTURNS on this machine
+        hsic_search.main([])
     else:
         set_results_dir(QUICK_RESULTS)
         suite.main(["--quick"] + argv)

@@ -213,3 +213,22 @@ def test_hsic_speed_quick_run_writes_its_table(tmp_path):
     text = (tmp_path / "hsic_speed.md").read_text()
     assert "Machine:" in text and "| n_samples | n_features | case |" in text
     assert len((tmp_path / "hsic_speed.csv").read_text().splitlines()) == 10
+
+
+def test_hsic_search_quick_run_compares_at_equal_budget(tmp_path):
+    from benchmarks import hsic_search
+
+    _report.set_results_dir(tmp_path)
+    try:
+        summary = hsic_search.main(["--quick", "--tasks", "runge", "digits"])
+    finally:
+        _report.set_results_dir(_report.RESULTS)
+    assert [(r["task"], r["method"]) for r in summary] == [
+        ("runge", "HSICSearchCV"), ("runge", "RandomizedSearchCV"),
+        ("digits", "HSICSearchCV"), ("digits", "RandomizedSearchCV")]
+    for hsic, randomized in zip(summary[::2], summary[1::2]):
+        assert hsic["n_fits"] <= randomized["n_fits"] == 8 * 3  # the same budget, at most
+    assert all(r["test_error"] >= 0 and r["n_params"] > 0 for r in summary)
+    text = (tmp_path / "hsic_search.md").read_text()
+    assert "Machine:" in text and "| task | method | seeds |" in text
+    assert len((tmp_path / "hsic_search_runs.csv").read_text().splitlines()) == 5

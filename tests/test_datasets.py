@@ -207,3 +207,31 @@ def test_bad_sampling():
         get_problem("wing_weight").sample(5, method="LHS")
     with pytest.raises(ValueError, match="method must be 'uniform' or 'lhs'"):
         get_problem("mcdonagh_regression_8d").sample(5, method=None)
+
+
+def test_bateman_solves_the_decay_chain_and_validates_its_arguments():
+    from scipy.integrate import solve_ivp
+
+    chain = get_problem("bateman", n_species=4, times=[0.3, 1.0, 3.0])
+    assert (chain.n_features, chain.n_outputs) == (4, 12)
+    assert chain.input_names == ("lambda_1", "lambda_2", "lambda_3", "lambda_4")
+    np.testing.assert_allclose(chain.bounds[:, 0], [0.5, 1.0, 1.5, 2.0])
+    X = chain.sample(4, random_state=0)
+    Y = chain.value(X)
+    for rates, y in zip(X, Y):
+        def rhs(t, N, rates=rates):
+            dN = -rates * N
+            dN[1:] += rates[:-1] * N[:-1]
+            return dN
+
+        ode = solve_ivp(rhs, (0, 3), [1, 0, 0, 0], t_eval=chain.times, rtol=1e-11, atol=1e-13)
+        np.testing.assert_allclose(y, ode.y.ravel(), atol=1e-9)  # species-major columns
+    G = chain.gradient(X).reshape(4, 4, 3, 4)
+    # later rates do not affect earlier species
+    assert np.all(G[:, 0, :, 1:] == 0) and np.all(G[:, 1, :, 2:] == 0)
+    _, y, dYdX = make_problem("bateman", 6, random_state=0)
+    assert y.shape == (6, 12) and dYdX.shape == (6, 12, 3)
+    with pytest.raises(ValueError, match="n_species must be a positive integer"):
+        get_problem("bateman", n_species=0)
+    with pytest.raises(ValueError, match="times must be"):
+        get_problem("bateman", times=[0.0, 1.0])

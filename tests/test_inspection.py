@@ -472,3 +472,119 @@ def test_hsic_importance_without_pandas_types_and_errors(knn_search, monkeypatch
         hsic_importance(results, types={"leaf_size": "ordinal"})
     with pytest.raises(ValueError, match="fitted search"):
         hsic_importance([1, 2, 3])
+
+
+def _dense_target_v(K, y, quantile):
+    n = len(y)
+    goal = (y <= np.quantile(y, quantile, method="lower")).astype(float)
+    L = np.equal.outer(goal, goal).astype(float)
+    H = np.eye(n) - 1.0 / n
+    hsic = lambda A, B: np.trace(A @ H @ B @ H) / n**2  # noqa: E731
+    return hsic(K, L), hsic(K, L) / np.sqrt(hsic(K, K) * hsic(L, L))
+
+
+def test_hsic_importance_dirac_kernel_on_levels_is_deterministic(knn_search):
+    from sklearn_gi.inspection import hsic_importance
+
+    tables = [hsic_importance(knn_search, quantile=0.2, discrete_kernel="dirac", pvalue=None,
+                              random_state=seed).set_index("param") for seed in (0, 1)]
+    np.testing.assert_array_equal(tables[0].r2_hsic, tables[1].r2_hsic)  # no jitter left
+    assert tables[0].kernel.to_dict() == {"weights": "dirac", "n_neighbors": "gaussian",
+                                          "leaf_size": "gaussian"}
+    assert np.isnan(tables[0].bandwidth["weights"])
+    levels = np.asarray(knn_search.cv_results_["param_weights"], dtype=str)
+    y = -knn_search.cv_results_["mean_test_score"]
+    hsic, r2 = _dense_target_v(np.equal.outer(levels, levels).astype(float), y, 0.2)
+    assert tables[0].hsic["weights"] == pytest.approx(hsic, rel=1e-10)
+    assert tables[0].r2_hsic["weights"] == pytest.approx(r2, rel=1e-10)
+    # permutation and asymptotic p-values of the Dirac path
+    table = hsic_importance(knn_search, quantile=0.2, discrete_kernel="dirac", n_permutations=200,
+                            random_state=0).set_index("param")
+    assert 1 / 201 <= table.pvalue["weights"] <= 1
+    asym = hsic_importance(knn_search, quantile=0.2, discrete_kernel="dirac",
+                           pvalue="asymptotic").set_index("param")
+    assert 0 < asym.pvalue["weights"] <= 1 and asym.pvalue["n_neighbors"] < 0.01
+    with pytest.raises(ValueError, match="discrete_kernel must be one of"):
+        hsic_importance(knn_search, discrete_kernel="gaussian")
+
+
+def test_hsic_importance_pairs_find_an_interaction_the_marginals_miss():
+    from sklearn_gi.inspection import hsic_importance
+
+    rng = np.random.default_rng(0)
+    n = 120
+    a, b = rng.integers(0, 2, n).astype(bool), rng.integers(0, 2, n).astype(bool)
+    dummy = rng.uniform(size=n)
+    # good configurations need a == b: each marginal alone is independent of the goal
+    score = (a == b) + 0.01 * rng.normal(size=n)
+    results = {"param_a": np.ma.masked_array(a, dtype=object),
+               "param_b": np.ma.masked_array(b, dtype=object),
+               "param_dummy": np.ma.masked_array(dummy, dtype=object),
+               "mean_test_score": score}
+    table = hsic_importance(results, quantile=0.3, discrete_kernel="dirac", interactions=True,
+                            types={"dummy": "continuous"}, n_permutations=300,
+                            random_state=0).set_index("param")
+    assert list(table.index) == ["a", "b", "dummy", "a:b", "a:dummy", "b:dummy"]
+    assert list(table.order) == [1, 1, 1, 2, 2, 2]
+    assert table.kernel["a:dummy"] == "dirac*gaussian" and table.type["a:b"] == "categorical:categorical"
+    assert table.pvalue["a:b"] < 0.01 and table.pvalue["dummy"] > 0.05
+    assert table.r2_hsic["a:b"] > 5 * max(table.r2_hsic["a"], table.r2_hsic["b"])
+    # the pair index is the target HSIC of the product kernel
+    ka = np.equal.outer(a, a).astype(float)
+    u = (dummy - dummy.min()) / np.ptp(dummy)
+    theta = table.bandwidth["dummy"]
+    kd = np.exp(-np.subtract.outer(u, u) ** 2 / (2 * theta**2))
+    hsic, r2 = _dense_target_v(ka * kd, -score, 0.3)
+    assert table.hsic["a:dummy"] == pytest.approx(hsic, rel=1e-10)
+    assert table.r2_hsic["a:dummy"] == pytest.approx(r2, rel=1e-10)
+
+
+def test_hsic_importance_reads_log_uniform_from_param_distributions():
+    from scipy.stats import loguniform, uniform
+    from sklearn.datasets import make_friedman1
+    from sklearn.linear_model import Ridge
+    from sklearn.model_selection import RandomizedSearchCV
+
+    from sklearn_gi.inspection import hsic_importance
+
+    X, y = make_friedman1(n_samples=60, random_state=0)
+    # one decade only: guessing from the values would call it "continuous"
+    space = {"alpha": loguniform(0.5, 5.0), "tol": uniform(1e-4, 1e-3),
+             "solver": ["auto", "svd"], "max_iter": stats.randint(100, 200)}
+    search = RandomizedSearchCV(Ridge(), space, n_iter=12, cv=2, random_state=0).fit(X, y)
+    table = hsic_importance(search, pvalue=None, random_state=0).set_index("param")
+    assert table.type.to_dict() == {"alpha": "log", "tol": "continuous",
+                                    "solver": "categorical", "max_iter": "integer"}
+    guessed = hsic_importance(search.cv_results_, pvalue=None).set_index("param")
+    assert guessed.type["alpha"] == "continuous"
+    # an explicit type still wins
+    table = hsic_importance(search, types={"alpha": "continuous"}, pvalue=None).set_index("param")
+    assert table.type["alpha"] == "continuous"
+
+
+def test_hsic_importance_display(knn_search):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from sklearn_gi.inspection import HSICImportanceDisplay, hsic_importance
+
+    display = HSICImportanceDisplay.from_search(knn_search, quantile=0.2, interactions=True,
+                                                n_permutations=200, random_state=0)
+    table = display.table_
+    assert len(table) == 6 and display.figure_ is display.ax_.figure
+    labels = [t.get_text() for t in display.ax_.get_yticklabels()]
+    assert labels[-1] == table.param[table.r2_hsic.idxmax()]  # the largest on top
+    texts = [t.get_text() for t in display.ax_.texts]
+    assert len(texts) == 6 and all(t.startswith("p = ") for t in texts)
+    faded = {label for label, bar in zip(labels, display.bars_) if bar.get_hatch()}
+    assert faded == set(table.param[table.pvalue > 0.05])
+    # from a table without p-values, a dict (no pandas), on a given Axes; NaN rows are dropped
+    fig, ax = plt.subplots()
+    plain = {key: np.append(np.asarray(value), value.iloc[0]) for key, value in
+             hsic_importance(knn_search, pvalue=None, random_state=0).items()}
+    plain["r2_hsic"][-1] = np.nan
+    display = HSICImportanceDisplay.from_importance(plain, ax=ax)
+    assert display.ax_ is ax and len(display.bars_) == 3 and not display.ax_.texts
+    plt.close("all")

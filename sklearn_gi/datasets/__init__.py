@@ -6,10 +6,12 @@ uniformly or as a Latin hypercube (``sampling="lhs"``). Problems: the seven
 2-D Sobolev-training functions of Czarnecki et al. (2017), McDonagh and
 Chen's two simulators, Runge's function, a sine, and ``"wing_weight"``, the
 10-input light-aircraft wing weight of Forrester, Sobester and Keane (2008),
-in the units of ``smt.problems.WingWeight`` (sweep in degrees).
+in the units of ``smt.problems.WingWeight`` (sweep in degrees), and
+``"bateman"``, the amounts of a radioactive decay chain at fixed times as
+functions of the decay rates (Bateman, 1910; multi-output).
 """
 
-from . import _classic, _engineering, _mcdonagh, _sobolev_functions  # noqa: F401  (registration)
+from . import _bateman, _classic, _engineering, _mcdonagh, _sobolev_functions  # noqa: F401  (registration)
 from ._base import GradientProblem, get_problem, list_problems, make_problem
 from ._sobolev_functions import SOBOLEV_FUNCTIONS
 

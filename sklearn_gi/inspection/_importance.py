@@ -6,11 +6,38 @@ from collections.abc import Mapping
 import numpy as np
 from sklearn.utils import check_random_state
 
-from ._hsic import hsic_indices
+from ._hsic import (_centred, _dirac_gram, _draw_permutations, _gamma_pvalue, _gaussian_gram,
+                    _goal_threshold, _hsic, _Summary, _target_counts, hsic_indices)
 
 __all__ = ["hsic_importance"]
 
 _TYPES = ("continuous", "log", "integer", "categorical")
+_DISCRETE_KERNELS = ("jitter", "dirac")
+
+
+def _distribution_type(dist):
+    """The type a ``param_distributions`` entry declares, or None to infer it from the values."""
+    family = getattr(getattr(dist, "dist", None), "name", None)
+    if family in ("loguniform", "reciprocal"):
+        return "log"
+    if family is not None:
+        # any other scipy distribution: discrete ones are integer, continuous ones linear
+        return "integer" if hasattr(dist.dist, "pmf") else "continuous"
+    return None
+
+
+def _declared_types(search):
+    """Types from a randomized search's ``param_distributions`` (scipy log-uniform -> "log")."""
+    spaces = getattr(search, "param_distributions", None)
+    if spaces is None:
+        return {}
+    declared = {}
+    for space in [spaces] if isinstance(spaces, Mapping) else list(spaces):
+        for name, dist in space.items():
+            kind = _distribution_type(dist)
+            if kind is not None:
+                declared.setdefault(name, kind)
+    return declared
 
 
 def _infer_type(values):
@@ -24,7 +51,7 @@ def _infer_type(values):
     return "continuous"
 
 
-def _to_unit(values, kind, rng):
+def _to_unit(values, kind, rng, jitter=True):
     """Map one hyperparameter's values to [0, 1] (Novello et al.'s ``distr_norm``)."""
     if kind == "categorical":
         levels = list(dict.fromkeys(repr(v) for v in values))  # order of first appearance
@@ -36,6 +63,8 @@ def _to_unit(values, kind, rng):
             raise ValueError("a 'log' hyperparameter must be positive.")
         x = np.log(x)
     lo, hi = x.min(), x.max()
+    if kind == "integer" and not jitter:
+        return (np.round(x) - lo) / (hi - lo)
     if kind == "integer":
         # each integer level is its own bin of width 1 / (hi - lo + 1), jittered inside it
         return (np.round(x) - lo + rng.uniform(size=len(x))) / (hi - lo + 1)
@@ -53,6 +82,8 @@ def hsic_importance(
     bandwidth="std",
     pvalue="permutation",
     n_permutations=1000,
+    discrete_kernel="jitter",
+    interactions=False,
     random_state=None,
 ):
     """Goal-oriented HSIC importance of each hyperparameter of a search.
@@ -70,7 +101,24 @@ def hsic_importance(
     each level its own bin of width ``1 / (hi - lo + 1)``, with uniform jitter
     inside it; ``"categorical"`` level j of c (order of first appearance) to
     ``U(j / c, (j + 1) / c)``. The jitter makes the indices of integer and
-    categorical hyperparameters random (``random_state``).
+    categorical hyperparameters random (``random_state``); with
+    ``discrete_kernel="dirac"`` they are deterministic instead: categorical
+    (and boolean) hyperparameters get the Dirac kernel ``1{level == level'}``
+    (no order, no jitter; OpenTURNS' ``DiracCovarianceModel``) and integers the
+    Gaussian kernel on ``(x - lo) / (hi - lo)`` without jitter (they stay ordinal).
+
+    When the search has ``param_distributions`` (``RandomizedSearchCV``,
+    ``HalvingRandomSearchCV``, :class:`~sklearn_gi.model_selection.HSICSearchCV`),
+    the types are read from it rather than guessed: ``scipy.stats.loguniform``
+    (``reciprocal``) is ``"log"``, other discrete scipy distributions
+    ``"integer"``, other continuous ones ``"continuous"``; lists are inferred
+    from their values.
+
+    Interactions (``interactions=True``): for every pair of hyperparameters,
+    the target HSIC of the product kernel ``k_a k_b`` (the authors' 2-D kernel
+    when both are Gaussian), on the configurations where both are active. A
+    pair whose R2-HSIC clearly exceeds both marginal ones signals an
+    interaction (the good configurations need a joint setting).
 
     Conditional hyperparameters (masked in ``cv_results_`` where not set, e.g.
     ``gamma`` in a list of grids where only some set it) are analysed on the
@@ -96,6 +144,11 @@ def hsic_importance(
     statistic, bandwidth, pvalue, n_permutations :
         Passed to :func:`hsic_indices` (``bandwidth`` applies to the [0, 1] values;
         ``pvalue`` may be None).
+    discrete_kernel : {"jitter", "dirac"}, default="jitter"
+        Kernel of integer and categorical hyperparameters, see above.
+    interactions : bool, default=False
+        Also one row per pair of hyperparameters (costs d (d - 1) / 2 more
+        indices and their permutations).
     random_state : int, RandomState or None, default=None
         Jitter of integer and categorical values, and the permutations.
 
@@ -103,9 +156,13 @@ def hsic_importance(
     -------
     table : pandas.DataFrame, or dict of arrays when pandas is not installed
         One row per hyperparameter, in the order of ``cv_results_``: ``param``,
-        ``type``, ``n_active`` (configurations where it is set), ``n_goal``,
-        ``hsic``, ``r2_hsic``, ``pvalue``, ``bandwidth``. A hyperparameter
-        taking a single value (or too few active configurations) has NaN indices.
+        ``type``, ``order`` (1), ``kernel`` (``"gaussian"`` or ``"dirac"``),
+        ``n_active`` (configurations where it is set), ``n_goal``, ``hsic``,
+        ``r2_hsic``, ``pvalue``, ``bandwidth`` (NaN for the Dirac kernel). A
+        hyperparameter taking a single value (or too few active configurations)
+        has NaN indices. With ``interactions``, then one row per pair: ``param``
+        ``"a:b"``, ``type`` ``"type_a:type_b"``, ``order`` 2, ``kernel`` e.g.
+        ``"gaussian*dirac"``, ``n_active`` the configurations where both are set.
 
     Examples
     --------
@@ -125,6 +182,9 @@ def hsic_importance(
     1    leaf_size  integer       8
     >>> bool(table.pvalue[0] < 0.01), bool(table.pvalue[1] > 0.05)
     (True, True)
+    >>> pairs = hsic_importance(search, quantile=0.2, interactions=True, random_state=0)
+    >>> list(pairs.param)
+    ['n_neighbors', 'leaf_size', 'n_neighbors:leaf_size']
     """
     results = getattr(search_or_cv_results, "cv_results_", search_or_cv_results)
     if not isinstance(results, Mapping):
@@ -135,6 +195,8 @@ def hsic_importance(
     if score not in results:
         keys = sorted(k for k in results if "score" in k)
         raise ValueError(f"score {score!r} is not in cv_results_ (score keys: {keys}).")
+    if discrete_kernel not in _DISCRETE_KERNELS:
+        raise ValueError(f"discrete_kernel must be one of {_DISCRETE_KERNELS}, got {discrete_kernel!r}.")
     names = [key[len("param_"):] for key in results if key.startswith("param_")]
     if not names:
         raise ValueError("cv_results_ has no 'param_*' entry: no hyperparameter to analyse.")
@@ -145,6 +207,8 @@ def hsic_importance(
     for name, kind in types.items():
         if kind not in _TYPES:
             raise ValueError(f"types[{name!r}] must be one of {_TYPES}, got {kind!r}.")
+    declared = _declared_types(search_or_cv_results)
+    types = {**{k: v for k, v in declared.items() if k in names}, **types}
     error = np.asarray(results[score], dtype=np.float64)
     if greater_is_better:
         error = -error
@@ -154,31 +218,101 @@ def hsic_importance(
     rng = np.random.RandomState(jitter_seed)
     permutation_rng = np.random.RandomState(permutation_seed)
     min_samples = 6 if pvalue == "asymptotic" else (4 if statistic == "U" else 2)
+    n = len(error)
 
-    table = {key: [] for key in ("param", "type", "n_active", "n_goal", "hsic", "r2_hsic",
-                                 "pvalue", "bandwidth")}
+    table = {key: [] for key in ("param", "type", "order", "kernel", "n_active", "n_goal", "hsic",
+                                 "r2_hsic", "pvalue", "bandwidth")}
+
+    def add(row):
+        for key, value in row.items():
+            table[key].append(value)
+
+    # per hyperparameter, on all rows: its kernel's input (u or level codes) and bandwidth
+    kernels = {}
     for name in names:
         column = results["param_" + name]
         active = ~np.ma.getmaskarray(column) & finite
         values = list(np.asarray(np.ma.getdata(column), dtype=object)[active])
         kind = types.get(name) or (_infer_type(values) if values else "categorical")
-        row = dict(param=name, type=kind, n_active=int(active.sum()), n_goal=0, hsic=np.nan,
-                   r2_hsic=np.nan, pvalue=np.nan, bandwidth=np.nan)
+        dirac = discrete_kernel == "dirac" and kind == "categorical"
+        row = dict(param=name, type=kind, order=1, kernel="dirac" if dirac else "gaussian",
+                   n_active=int(active.sum()), n_goal=0, hsic=np.nan, r2_hsic=np.nan,
+                   pvalue=np.nan, bandwidth=np.nan)
         y = error[active]
         distinct = len(set(map(repr, values)))
         if distinct >= 2 and len(y) >= min_samples and np.ptp(y) > 0:
-            u = _to_unit(values, kind, rng)
-            res = hsic_indices(u[:, None], y, kind="target", statistic=statistic,
-                               bandwidth=bandwidth, target_quantile=quantile, pvalue=pvalue,
-                               n_permutations=n_permutations, random_state=permutation_rng)
-            row.update(n_goal=res.n_goal, hsic=res.hsic[0], r2_hsic=res.r2_hsic[0],
-                       pvalue=np.nan if res.pvalues is None else res.pvalues[0],
-                       bandwidth=res.bandwidth[0])
-        for key, value in row.items():
-            table[key].append(value)
+            x = np.full(n, np.nan)
+            if dirac:
+                levels = list(dict.fromkeys(repr(v) for v in values))
+                x[active] = [levels.index(repr(v)) for v in values]
+                res = _target_from_gram(_dirac_gram(x[active], np.empty((len(y),) * 2)), y,
+                                        quantile, statistic, pvalue, n_permutations,
+                                        permutation_rng)
+                theta = None
+            else:
+                x[active] = _to_unit(values, kind, rng, jitter=discrete_kernel == "jitter")
+                res = hsic_indices(x[active][:, None], y, kind="target", statistic=statistic,
+                                   bandwidth=bandwidth, target_quantile=quantile, pvalue=pvalue,
+                                   n_permutations=n_permutations, random_state=permutation_rng)
+                res = dict(n_goal=res.n_goal, hsic=res.hsic[0], r2_hsic=res.r2_hsic[0],
+                           pvalue=np.nan if res.pvalues is None else res.pvalues[0],
+                           bandwidth=res.bandwidth[0])
+                theta = res["bandwidth"]
+            row.update(res)
+            kernels[name] = (x, theta, kind)
+        add(row)
+
+    if interactions:
+        analysed = [name for name in names if name in kernels]
+        for a_index, a in enumerate(analysed):
+            for b in analysed[a_index + 1:]:
+                (xa, ta, kind_a), (xb, tb, kind_b) = kernels[a], kernels[b]
+                rows = np.isfinite(xa) & np.isfinite(xb)
+                row = dict(param=f"{a}:{b}", type=f"{kind_a}:{kind_b}", order=2,
+                           kernel=f"{'dirac' if ta is None else 'gaussian'}*"
+                           f"{'dirac' if tb is None else 'gaussian'}",
+                           n_active=int(rows.sum()), n_goal=0, hsic=np.nan, r2_hsic=np.nan,
+                           pvalue=np.nan, bandwidth=np.nan)
+                y = error[rows]
+                if rows.sum() >= min_samples and np.ptp(y) > 0:
+                    m = int(rows.sum())
+                    K = _gram(xa[rows], ta, np.empty((m, m)))
+                    K *= _gram(xb[rows], tb, np.empty((m, m)))
+                    row.update(_target_from_gram(K, y, quantile, statistic, pvalue,
+                                                 n_permutations, permutation_rng))
+                add(row)
+
     arrays = {key: np.asarray(value) for key, value in table.items()}
     try:
         import pandas as pd
     except ImportError:
         return arrays
     return pd.DataFrame(arrays)
+
+
+def _gram(x, theta, out):
+    """Dirac Gram matrix of level codes (``theta`` None) or Gaussian of [0, 1] values."""
+    return _dirac_gram(x, out) if theta is None else _gaussian_gram(x, theta, out)
+
+
+def _target_from_gram(K, y, quantile, statistic, pvalue, n_permutations, rng):
+    """Target HSIC (Dirac kernel on the goal indicator) of one input Gram matrix ``K``.
+
+    The same estimators and p-values as :func:`hsic_indices` (``kind="target"``), for
+    kernels it does not build: the Dirac kernel on levels, and products of kernels.
+    """
+    n = len(y)
+    goal = y <= _goal_threshold(y, None, quantile)
+    L = _dirac_gram(goal, np.empty((n, n)))
+    sk, sl = _Summary(K), _Summary(L)
+    hsic = _hsic(K, sk, L, sl, statistic)
+    norm = _hsic(K, sk, K, sk, statistic) * _hsic(L, sl, L, sl, statistic)
+    p = np.nan
+    if pvalue == "permutation":
+        _, count = _target_counts(K, sk, goal, _draw_permutations(rng, n, n_permutations),
+                                  statistic)
+        p = (1.0 + count) / (n_permutations + 1.0)
+    elif pvalue == "asymptotic":
+        p = _gamma_pvalue(K.copy(), sk, _centred(L, sl, np.empty_like(L)), sl, hsic, statistic)
+    return dict(n_goal=int(goal.sum()), hsic=float(hsic),
+                r2_hsic=float(hsic / np.sqrt(norm)) if norm > 0 else np.nan, pvalue=p)
