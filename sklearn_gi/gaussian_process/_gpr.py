@@ -132,7 +132,7 @@ class GIGaussianProcessRegressor(MultiOutputMixin, RegressorMixin, BaseEstimator
     ----------
     kernel : kernel instance, default=None
         A scikit-learn kernel built from ``RBF`` (isotropic or anisotropic),
-        ``Matern`` (``nu`` in 1.5, 2.5, inf), ``RationalQuadratic``,
+        ``Matern`` (``nu`` in 1.5, 2.5, inf), ``RationalQuadratic``, ``DotProduct``,
         ``ConstantKernel`` and ``WhiteKernel`` (noise on values only) by sums
         and products; any other is a ``TypeError``. ``None`` means
         ``ConstantKernel(1.0, (1e-5, 1e5)) * RBF(length_scale=X_std, ...)``: an
