@@ -485,3 +485,27 @@ def test_default_kernel_with_unknown_partials(multi_output):
     values_only = GIGaussianProcessRegressor(random_state=0).fit(X, y)
     errors = [np.sqrt(np.mean((m.predict(X_test) - y_test) ** 2)) for m in (gp, values_only)]
     assert errors[0] * 3 < errors[1]
+
+
+def test_copy_x_train_protects_predictions_from_later_edits():
+    X, y, G = _smooth()
+    X_user = X.copy()
+    gp = GIGaussianProcessRegressor(ConstantKernel(1.0) * RBF(1.0), optimizer=None).fit(X_user, y, G)
+    X_test = np.random.default_rng(4).normal(size=(5, 3))
+    before = gp.predict(X_test)
+    X_user += 5.0
+    np.testing.assert_array_equal(gp.predict(X_test), before)
+
+
+def test_stall_rule_does_not_stop_on_repeated_backtracking_points():
+    # a values-only fit whose line search backtracks to the same point 8 times; the
+    # old rule stopped there at log likelihood 2902 where scikit-learn reaches 3192
+    rng = np.random.default_rng(5)
+    for n, d in ((300, 1), (200, 2), (150, 4), (400, 1)):  # the reviewer's draw sequence
+        X = rng.uniform(-3, 3, size=(n, d))
+        rng.normal(size=n)
+    y = np.sin(2 * X[:, 0]) + 0.3 * X[:, 0] ** 2
+    kernel = ConstantKernel() * RBF(1.0) + WhiteKernel(1e-2, (1e-10, 1.0))
+    ours = GIGaussianProcessRegressor(kernel, alpha=1e-8).fit(X, y)
+    theirs = GaussianProcessRegressor(kernel, alpha=1e-8, normalize_y=True).fit(X, y)
+    assert ours.log_marginal_likelihood_value_ >= theirs.log_marginal_likelihood_value_ - 1.0

@@ -146,3 +146,15 @@ def test_bad_inputs():
     assert not hasattr(model, "n_features_in_")  # the failed fit left nothing behind
     with pytest.raises(ValueError, match="kernel_params has unknown keys"):
         GIKernelRidge(kernel_params={"sigma": 1.0}).fit(X, y)
+
+
+def test_fitted_model_keeps_no_training_blocks():
+    # the compiled kernel caches its (n, n, d, d) blocks: the model must not keep it
+    import pickle
+
+    X, y, G = _data(60, 5)
+    for kernel in ("rbf", "poly", ConstantKernel(1.0) * RBF(1.0) * Matern(2.0, nu=2.5)):
+        model = GIKernelRidge(alpha=1e-3, kernel=kernel).fit(X, y, G)
+        size = len(pickle.dumps(model))
+        # dual coefficients, inputs and targets: a few (n (1 + d)) vectors, not (n (1 + d))^2
+        assert size < 40 * 8 * 60 * 6, (kernel, size)

@@ -173,7 +173,6 @@ class _Stationary(_Node):
         self._ctx, self._u, self._s = ctx, u, s
         want_d = ctx.need_x or ctx.need_y
         phis = self._phi(s, 2 if want_d else 0)
-        self._phis = phis
         blocks = Blocks(phis[0])
         if want_d:
             grad = 2.0 * phis[1][..., None] * u
@@ -383,12 +382,23 @@ class _Polynomial(_Node):
         return blocks
 
     def forward_weighted(self, ctx, beta):
-        blocks = self.forward(ctx)
-        Ky_beta = np.einsum("abj,bjk->abk", blocks.Ky, beta) if blocks.Ky is not None else None
+        """``K``, ``Kx``, ``Ky . beta`` and ``Kxy . beta`` without the ``(n, m, d, d)`` blocks."""
+        X, Y = ctx.X, ctx.Y
+        dot = X @ Y.T
+        base = self.gamma * dot + self.coef0
+        deg = self.degree
+        K = base ** deg
+        d1 = deg * self.gamma * base ** (deg - 1) if deg >= 1 else np.zeros_like(base)
+        Kx = d1[..., None] * Y[None, :, :] if ctx.need_x else None
+        x_beta = np.einsum("aj,bjk->abk", X, beta)  # x_a . beta_b
+        Ky_beta = d1[..., None] * x_beta
         Kxy_beta = None
-        if blocks.Kxy is not None:
-            Kxy_beta = np.einsum("abij,bjk->abik", blocks.Kxy, beta)
-        return blocks.K, blocks.Kx, Ky_beta, Kxy_beta
+        if ctx.need_x:
+            Kxy_beta = d1[..., None, None] * beta[None]
+            if deg >= 2:
+                d2 = deg * (deg - 1) * self.gamma**2 * base ** (deg - 2)
+                Kxy_beta = Kxy_beta + (d2[..., None] * x_beta)[:, :, None, :] * Y[None, :, :, None]
+        return K, Kx, Ky_beta, Kxy_beta
 
     def backward(self, adj):
         if not self.n_theta:
@@ -459,8 +469,9 @@ class _Product(_Node):
             ]
             for term in terms:
                 Kxy = _add(Kxy, term)
-        self._out = Blocks(K, Kx, Ky, Kxy)
-        return self._out
+        out = Blocks(K, Kx, Ky, Kxy)
+        self._out = out
+        return out
 
     def forward_weighted(self, ctx, beta):
         Ka, Kxa, Kyba, Kxyba = _weighted(self.left, ctx, beta)

@@ -89,22 +89,29 @@ class _StallTracker:
     noise far above L-BFGS-B's default tolerance (about ``1e-5`` relative once
     the length scales are long), and its line search then spends dozens of
     evaluations on that noise before giving up. The search stops after
-    ``patience`` consecutive evaluations within ``band`` (relative) of the best
-    value that improve on it by less than ``tol`` (relative); evaluations far
-    from the best (line-search overshoots) neither count nor reset.
+    ``patience`` consecutive evaluations at new points within ``band``
+    (relative) of the best value that improve on it by less than ``tol``
+    (relative); evaluations far from the best (line-search overshoots) and
+    repeated evaluations at the same point neither count nor reset.
     """
 
     def __init__(self, func, patience=8, band=1e-5, tol=1e-7):
         self.func, self.patience, self.band, self.tol = func, patience, band, tol
         self.best_value, self.best_theta, self.stalled = np.inf, None, 0
+        self.previous_theta = None
 
     def __call__(self, theta):
         value, grad = self.func(theta)
         best = self.best_value
         scale = max(abs(best), 1.0) if np.isfinite(best) else np.inf
+        # backtracking trials at (nearly) the same point are not a stall: only
+        # evaluations that moved count
+        moved = self.previous_theta is None or (
+            np.linalg.norm(theta - self.previous_theta) > 1e-6 * (1.0 + np.linalg.norm(theta)))
+        self.previous_theta = np.array(theta, dtype=float)
         if value < best - self.tol * scale or not np.isfinite(best):
             self.stalled = 0
-        elif abs(value - best) <= self.band * scale:
+        elif moved and abs(value - best) <= self.band * scale:
             self.stalled += 1
         if value < best:
             self.best_value, self.best_theta = float(value), np.array(theta, dtype=float)
@@ -290,7 +297,8 @@ class GIGaussianProcessRegressor(MultiOutputMixin, RegressorMixin, BaseEstimator
             Jacobian of the columns of ``X`` with respect to the raw inputs
             that ``dYdX`` refers to: the observations are then the
             directional derivatives ``dZdX^T grad f``. Costs
-            ``O(n^2 n_features^2)`` memory.
+            ``O(n^2 n_features^2)`` memory. The gradient noise is then
+            ``gradient_alpha`` itself (the raw inputs' scales are unknown).
 
         Returns
         -------
@@ -334,7 +342,10 @@ class GIGaussianProcessRegressor(MultiOutputMixin, RegressorMixin, BaseEstimator
         x_scale = _handle_zeros_in_scale(X.std(axis=0), copy=True)
 
         Gn = None if G is None else G / self._y_train_std[None, :, None]
-        self._system = JointObservations(X, Yn, Gn, J)
+        self.X_train_ = np.copy(X) if self.copy_X_train else X
+        if J is not None and self.copy_X_train:
+            J = np.copy(J)
+        self._system = JointObservations(self.X_train_, Yn, Gn, J)
 
         value_noise = np.broadcast_to(np.asarray(alpha, dtype=float), (n,))
         noise = [value_noise]
@@ -348,7 +359,6 @@ class GIGaussianProcessRegressor(MultiOutputMixin, RegressorMixin, BaseEstimator
 
         self.kernel_ = self._default_kernel(x_scale) if self.kernel is None else clone(self.kernel)
         self._rng = check_random_state(self.random_state)
-        self.X_train_ = np.copy(X) if self.copy_X_train else X
         self.y_train_ = Yn[:, 0].copy() if y_ndim == 1 else Yn.copy()
         self._y_ndim = y_ndim
         compile_kernel(self.kernel_, p)  # unsupported kernels fail before any heavy work

@@ -147,6 +147,8 @@ class JointObservations:
         n, d = self.n, self.n_gradients
         m, p = X.shape
         blocks = node.forward(Context(X, self.X, need_x=part == "gradients", need_y=d > 0))
+        if d and blocks.Ky is None:  # a kernel without derivatives (constant, white)
+            blocks.Ky = np.zeros((m, n, p))
         if d and self.J is not None:
             blocks.Ky = np.einsum("abj,bjs->abs", blocks.Ky, self.J)
             if blocks.Kxy is not None:

@@ -59,8 +59,8 @@ classes are special-cased: the torch module of :class:`GIMLPRegressor` is
 stored as its ``state_dict`` tensors, as ``.npy`` arrays (not ``torch.save``,
 which pickles), and the skorch net is rebuilt around it on load from the
 estimator's parameters, with its training history but without optimizer state
-or a validation split; the compiled kernel of :class:`GIKernelRidge`
-(``_node``) is recompiled from the parameters; scipy ``BSpline`` objects (of a
+or a validation split; :class:`GIKernelRidge` compiles its kernel from its
+parameters at every prediction, so nothing of it is stored; scipy ``BSpline`` objects (of a
 ``SplineTransformer``) are stored by their knots, coefficients and degree.
 
 Loading checks, before building anything: that the file is a zip (a pickle
@@ -372,7 +372,7 @@ def _describe(obj):
 
 
 def _save_kernel_ridge(writer, obj, attributes, path):
-    attributes.pop("_node", None)  # compiled from the parameters on load
+    attributes.pop("_node", None)  # files written before the node stopped being kept
     return None
 
 
@@ -808,8 +808,7 @@ def _check_attribute(cls, attr):
 
 
 def _load_kernel_ridge(reader, obj, extra):
-    if hasattr(obj, "dual_coef_"):
-        obj._node = obj._compiled_kernel(obj.n_features_in_)
+    return None  # the compiled kernel is rebuilt from the parameters at every prediction
 
 
 def _load_mlp(reader, obj, extra):

@@ -225,7 +225,8 @@ class GIKernelRidge(MultiOutputMixin, RegressorMixin, BaseEstimator):
         self.solver_ = "lstsq" if "lstsq" in solvers else "cholesky"
         self.dual_coef_ = dual[:, 0] if y.ndim == 1 else dual
         self.X_fit_ = X
-        self._system, self._node, self._y_ndim = system, node, y.ndim
+        # the node that ran on the training set caches its blocks: never keep it
+        self._system, self._y_ndim = system, y.ndim
         self._dual = system.dual_parts(dual)
         return self
 
@@ -245,7 +246,8 @@ class GIKernelRidge(MultiOutputMixin, RegressorMixin, BaseEstimator):
         y_pred : ndarray of shape (n_samples,) or (n_samples, n_outputs)
         """
         X = self._check_X(X)
-        values, _ = self._system.means(self._node, X, *self._dual, True, False)
+        node = self._compiled_kernel(X.shape[1])  # fresh per call: thread-safe, no caches kept
+        values, _ = self._system.means(node, X, *self._dual, True, False)
         return values[:, 0] if self._y_ndim == 1 else values
 
     def predict_gradient(self, X, dZdX=None):
@@ -265,7 +267,8 @@ class GIKernelRidge(MultiOutputMixin, RegressorMixin, BaseEstimator):
                 (n_samples, n_outputs, n_inputs)
         """
         X = self._check_X(X)
-        _, grads = self._system.means(self._node, X, *self._dual, False, True)
+        node = self._compiled_kernel(X.shape[1])
+        _, grads = self._system.means(node, X, *self._dual, False, True)
         if dZdX is not None:
             J, _ = check_feature_jacobian(dZdX, n_samples=X.shape[0], n_model_features=X.shape[1])
             grads = grads @ J if J.ndim == 2 else np.einsum("akp,apr->akr", grads, J)
