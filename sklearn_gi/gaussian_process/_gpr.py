@@ -89,29 +89,30 @@ class _StallTracker:
     noise far above L-BFGS-B's default tolerance (about ``1e-5`` relative once
     the length scales are long), and its line search then spends dozens of
     evaluations on that noise before giving up. The search stops after
-    ``patience`` consecutive evaluations at new points within ``band``
-    (relative) of the best value that improve on it by less than ``tol``
-    (relative); evaluations far from the best (line-search overshoots) and
-    repeated evaluations at the same point neither count nor reset.
+    ``patience`` consecutive evaluations within ``band`` (relative) of the best
+    value that improve on it by less than ``tol`` (relative); evaluations far
+    from the best (line-search overshoots) neither count nor reset, and only
+    evaluations whose gradient is ten times smaller than at the start count:
+    a line search that backtracks to one point far from the optimum is not
+    stalled on noise.
     """
 
     def __init__(self, func, patience=8, band=1e-5, tol=1e-7):
         self.func, self.patience, self.band, self.tol = func, patience, band, tol
         self.best_value, self.best_theta, self.stalled = np.inf, None, 0
-        self.previous_theta = None
+        self.initial_gradient = None
 
     def __call__(self, theta):
         value, grad = self.func(theta)
         best = self.best_value
         scale = max(abs(best), 1.0) if np.isfinite(best) else np.inf
-        # backtracking trials at (nearly) the same point are not a stall: only
-        # evaluations that moved count
-        moved = self.previous_theta is None or (
-            np.linalg.norm(theta - self.previous_theta) > 1e-6 * (1.0 + np.linalg.norm(theta)))
-        self.previous_theta = np.array(theta, dtype=float)
+        norm = float(np.linalg.norm(grad))
+        if self.initial_gradient is None and np.isfinite(value):
+            self.initial_gradient = norm
+        near_optimum = self.initial_gradient is not None and norm <= 0.1 * self.initial_gradient
         if value < best - self.tol * scale or not np.isfinite(best):
             self.stalled = 0
-        elif moved and abs(value - best) <= self.band * scale:
+        elif near_optimum and abs(value - best) <= self.band * scale:
             self.stalled += 1
         if value < best:
             self.best_value, self.best_theta = float(value), np.array(theta, dtype=float)
