@@ -441,8 +441,8 @@ def plot(table, parity, out_dir, prefix="suite"):
     paths = []
     ncols = min(4, len(problems))
     nrows = -(-len(problems) // ncols)
-    fig, axes = plt.subplots(nrows, ncols, figsize=(3.6 * ncols, 3.0 * nrows + 0.6),
-                             squeeze=False)
+    width = max(3.6 * ncols, 9.0)  # room for the title and the legend with few panels
+    fig, axes = plt.subplots(nrows, ncols, figsize=(width, 3.0 * nrows + 1.0), squeeze=False)
     offsets = np.linspace(-0.12, 0.12, len(models))  # spread the markers at each n
     for ax, problem in zip(axes.flat, problems):
         low, high = np.inf, 0.0
@@ -486,21 +486,21 @@ def plot(table, parity, out_dir, prefix="suite"):
     handles.append(Line2D([], [], color="0.5", lw=0.8, ls=":"))
     labels = models + [f"noise floor {NOISE_FLOOR:g}:\nbelow it = exact, drawn at {NOISE_FLOOR / 2:g}"]
     seeds = max(int(r["seeds"]) for r in table)
-    fig.suptitle(f"Test NRMSE (RMSE / std of the test values; 1 = predicting the mean) against n: "
+    fig.suptitle(f"Test NRMSE (RMSE / std of the test values; 1 = predicting the mean) against n\n"
                  f"median of {seeds} seed(s)" + (", bars and bands min-max" if seeds > 1 else "")
                  + "; dashed = values only", fontsize=11)
     if empty:  # the legend fills the unused panels, away from the data
-        fig.tight_layout(rect=(0, 0, 1, 0.97))
+        fig.tight_layout(rect=(0, 0, 1, 0.96))
         boxes = [ax.get_position() for ax in empty]
         x0, x1 = min(b.x0 for b in boxes), max(b.x1 for b in boxes)
         y0, y1 = min(b.y0 for b in boxes), max(b.y1 for b in boxes)
         fig.legend(handles, labels, loc="center", bbox_to_anchor=((x0 + x1) / 2, (y0 + y1) / 2),
                    ncol=max(1, min(3, len(empty))), fontsize=9, frameon=False)
     else:
-        ncol = min(7, len(labels))
+        ncol = min(len(labels), max(2, int(width / 2.2)))
         fig.legend(handles, labels, loc="lower center", ncol=ncol, fontsize=8, frameon=False)
         legend_rows = -(-len(labels) // ncol)
-        fig.tight_layout(rect=(0, 0.03 + 0.22 * legend_rows / (3.0 * nrows + 1.2), 1, 0.97))
+        fig.tight_layout(rect=(0, 0.02 + 0.3 * legend_rows / (3.0 * nrows + 1.0), 1, 0.95))
     paths.append(out_dir / f"{prefix}_error_vs_n.png")
     fig.savefig(paths[-1], dpi=100)
     plt.close(fig)
