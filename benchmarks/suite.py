@@ -23,12 +23,19 @@ for models that predict gradients, fit and predict time, peak traced memory
 of the fit with ``--memory`` (numpy/Python allocations, in a second untimed fit;
 torch's CPU allocator is not traced).
 Median and min-max over seeds. Writes ``suite.md`` / ``suite.csv`` and PNG
-plots (error against training size; parity plots).
+plots (error against training size; parity plots). The report defines NRMSE,
+names the winner of each (problem, n) and where gradients help or hurt, caps
+ratios at a noise floor (``NOISE_FLOOR``: below it, errors are rounding), drops
+empty columns and lists each model's configuration.
 Run: ``python -m benchmarks.suite --problems booth runge --n-train 20 100``.
+``--from-csv benchmarks/results/suite.csv`` runs nothing and rebuilds the
+Markdown and the error plot from the committed rows (the parity plot needs the
+predictions of a run, so the committed ``suite_parity.png`` is kept as it was).
 """
 
 import argparse
 import time
+from pathlib import Path
 import tracemalloc
 import warnings
 
@@ -353,53 +360,176 @@ def summarize(rows):
     return table
 
 
+# NRMSE below this is rounding level (float64 solves of these sizes): two such errors are
+# both "exact", and ratios between them are capped at it
+NOISE_FLOOR = 1e-6
+# gradients help (hurt) a model when its NRMSE with dYdX is this factor lower (higher) than
+# without, and the two min-max ranges over seeds do not overlap
+HELP_FACTOR = 1.1
+
+# sklearn-gi models fitted with gradients, and their values-only twins
+GI_MODELS = ("GIRidge-poly", "GIMLP", "GIGP", "GIKernelRidge")
+VALUES_ONLY = {m: f"{m} (values only)" for m in ("GIRidge-poly", "GIMLP", "GIGP")}
+
+CONFIGURATIONS = {
+    "GIRidge-poly": "StandardScaler -> PolynomialFeatures(degree 4 for d<=6 else 2) -> "
+                    "GIRidge(alpha=1e-6), fixed (make_gi_pipeline), with dYdX",
+    "GIRidge-poly (values only)": "the same pipeline, fit(X, y) without dYdX",
+    "GIMLP": "GIMLPRegressor defaults: 64-64 tanh, full-batch L-BFGS, standardized X, y and "
+             "dYdX, with dYdX",
+    "GIMLP (values only)": "the same network, fit(X, y) without dYdX",
+    "GIGP": "GIGaussianProcessRegressor defaults: ARD squared-exponential, hyperparameters by "
+            "maximum likelihood, with dYdX",
+    "GIGP (values only)": "the same GP, fit(X, y) without dYdX",
+    "GIKernelRidge": "StandardScaler -> GIKernelRidge(rbf), standardized y, alpha in {1e-8..1e-2} "
+                     "and gamma in {0.03..1}/d by 3-fold GridSearchCV, with dYdX",
+    "Ridge-poly": "StandardScaler -> PolynomialFeatures(as GIRidge-poly) -> "
+                  "RidgeCV(alphas 1e-8..1e2), values only",
+    "MLPRegressor": "scikit-learn MLPRegressor 64-64 tanh, L-BFGS, max_iter=1000, standardized "
+                    "X and y, values only",
+    "GaussianProcess": "scikit-learn GaussianProcessRegressor, Constant * anisotropic RBF + "
+                       "White, normalize_y, 2 restarts, standardized X, values only",
+    "HistGradientBoosting": "scikit-learn HistGradientBoostingRegressor defaults (one per "
+                            "output), values only",
+    "jenn": "jenn NeuralNet 64-64 tanh, normalized, max_iter=1000, with dYdX",
+    "SMT-GEKPLS": "SMT GEKPLS, 2 PLS components, extra_points=1, theta0=1e-2, with dYdX "
+                  "(1-output problems only)",
+}
+
+COLUMNS = ["problem", "d", "n_train", "model", "seeds", "nrmse", "nrmse_min", "nrmse_max",
+           "rmse", "grad_rmse", "fit_s", "predict_s", "fit_peak_MiB"]
+TITLE = "GI estimators vs standard regressors and GI peers"
+
+# 13 distinct colours (tab10 + 3) and markers; a model keeps its style in every panel
+_COLOURS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2",
+            "#7f7f7f", "#bcbd22", "#17becf", "#000000", "#aec7e8", "#98df8a"]
+_MARKERS = ["o", "s", "^", "v", "D", "P", "X", "*", "<", ">", "h", "p", "d"]
+
+
+def _style(model, models):
+    # by the model's place in MODELS, so that it keeps its style in every plot
+    names = list(MODELS) + [m for m in models if m not in MODELS]
+    i = names.index(model) % len(_COLOURS)
+    return {"color": _COLOURS[i], "marker": _MARKERS[i],
+            "linestyle": "--" if "values only" in model else "-"}
+
+
+def _model_order(table):
+    known = [m for m in MODELS if any(r["model"] == m for r in table)]
+    return known + sorted({r["model"] for r in table} - set(known))
+
+
 def plot(table, parity, out_dir, prefix="suite"):
-    """Error against training size per problem, and parity plots; returns the PNG paths."""
+    """Error against training size per problem, and parity plots; returns the PNG paths.
+
+    ``parity`` (from :func:`run`) may be None: the plots that need only the
+    summary table are drawn from it (e.g. from a committed CSV)."""
     try:
         import matplotlib
 
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
+        from matplotlib.lines import Line2D
+        from matplotlib.ticker import FixedLocator, FuncFormatter, NullLocator
     except ImportError:
         print("  matplotlib missing: no plots (pip install .[bench])")
         return []
+    out_dir = Path(out_dir)
     problems = sorted({r["problem"] for r in table})
+    models = _model_order(table)
+    n_values = sorted({r["n_train"] for r in table})
     paths = []
-    fig, axes = plt.subplots(1, len(problems), figsize=(4 * len(problems), 3.5), squeeze=False)
-    for ax, problem in zip(axes[0], problems):
-        for model in sorted({r["model"] for r in table if r["problem"] == problem}):
-            pts = sorted((r["n_train"], r["nrmse"]) for r in table
-                         if r["problem"] == problem and r["model"] == model)
-            style = "-" if "values only" not in model else "--"
-            ax.plot(*zip(*pts), style, marker="o", label=model)
-        ax.set(xscale="log", yscale="log", title=problem, xlabel="n_train", ylabel="test NRMSE")
-    axes[0][-1].legend(fontsize=7, loc="best")
-    fig.tight_layout()
+    ncols = min(4, len(problems))
+    nrows = -(-len(problems) // ncols)
+    width = max(3.6 * ncols, 9.0)  # room for the title and the legend with few panels
+    fig, axes = plt.subplots(nrows, ncols, figsize=(width, 3.0 * nrows + 1.0), squeeze=False)
+    offsets = np.linspace(-0.12, 0.12, len(models))  # spread the markers at each n
+    for ax, problem in zip(axes.flat, problems):
+        low, high = np.inf, 0.0
+        for k, model in enumerate(models):
+            rows = sorted((r for r in table if r["problem"] == problem and r["model"] == model),
+                          key=lambda r: r["n_train"])
+            if not rows:
+                continue
+            x = np.array([r["n_train"] for r in rows], float) * np.exp(offsets[k])
+            # below the floor an error is rounding: drawn at half the floor
+            y = np.maximum([r["nrmse"] for r in rows], NOISE_FLOOR / 2)
+            lo = np.maximum([r.get("nrmse_min", r["nrmse"]) for r in rows], NOISE_FLOOR / 2)
+            hi = np.maximum([r.get("nrmse_max", r["nrmse"]) for r in rows], NOISE_FLOOR / 2)
+            low, high = min(low, lo.min()), max(high, hi.max())
+            style = _style(model, models)
+            ax.plot(x, y, markersize=5, lw=1.2, **style)
+            if np.any(hi > lo):
+                ax.fill_between(x, lo, hi, color=style["color"], alpha=0.12, lw=0)
+                ax.vlines(x, lo, hi, color=style["color"], lw=0.8)
+        if low < 10 * NOISE_FLOOR:
+            ax.axhline(NOISE_FLOOR, color="0.5", lw=0.8, ls=":")
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_ylim(low / 2.5, high * 2.5)
+        if high / low < 30:  # under ~1.5 decades: label 2 and 5 times the powers of ten too
+            ax.yaxis.set_minor_formatter(FuncFormatter(
+                lambda v, _: f"{v:g}" if round(v / 10 ** np.floor(np.log10(v))) in (2, 5) else ""))
+        ax.xaxis.set_major_locator(FixedLocator(n_values))
+        ax.xaxis.set_minor_locator(NullLocator())
+        ax.set_xticklabels([str(n) for n in n_values])
+        ax.set_xlim(n_values[0] / 1.5, n_values[-1] * 1.5)
+        d = next(r["d"] for r in table if r["problem"] == problem)
+        ax.set_title(f"{problem} (d={d})", fontsize=10)
+        ax.grid(True, which="major", axis="y", alpha=0.3)
+        ax.set_xlabel("training samples n")
+        ax.set_ylabel("test NRMSE (log)")
+    empty = list(axes.flat)[len(problems):]
+    for ax in empty:
+        ax.set_visible(False)
+    handles = [Line2D([], [], markersize=6, lw=1.2, **_style(m, models)) for m in models]
+    handles.append(Line2D([], [], color="0.5", lw=0.8, ls=":"))
+    labels = models + [f"noise floor {NOISE_FLOOR:g}:\nbelow it = exact, drawn at {NOISE_FLOOR / 2:g}"]
+    seeds = max(int(r["seeds"]) for r in table)
+    fig.suptitle(f"Test NRMSE (RMSE / std of the test values; 1 = predicting the mean) against n\n"
+                 f"median of {seeds} seed(s)" + (", bars and bands min-max" if seeds > 1 else "")
+                 + "; dashed = values only", fontsize=11)
+    if empty:  # the legend fills the unused panels, away from the data
+        fig.tight_layout(rect=(0, 0, 1, 0.96))
+        boxes = [ax.get_position() for ax in empty]
+        x0, x1 = min(b.x0 for b in boxes), max(b.x1 for b in boxes)
+        y0, y1 = min(b.y0 for b in boxes), max(b.y1 for b in boxes)
+        fig.legend(handles, labels, loc="center", bbox_to_anchor=((x0 + x1) / 2, (y0 + y1) / 2),
+                   ncol=max(1, min(3, len(empty))), fontsize=9, frameon=False)
+    else:
+        ncol = min(len(labels), max(2, int(width / 2.2)))
+        fig.legend(handles, labels, loc="lower center", ncol=ncol, fontsize=8, frameon=False)
+        legend_rows = -(-len(labels) // ncol)
+        fig.tight_layout(rect=(0, 0.02 + 0.3 * legend_rows / (3.0 * nrows + 1.0), 1, 0.95))
     paths.append(out_dir / f"{prefix}_error_vs_n.png")
-    fig.savefig(paths[-1], dpi=90)
+    fig.savefig(paths[-1], dpi=100)
     plt.close(fig)
-    keys = sorted(parity)
+    keys = sorted(parity or {})
     if keys:
         largest_n = max(k[1] for k in keys)
         keys = [k for k in keys if k[1] == largest_n]
-        models = sorted({k[2] for k in keys})
-        fig, axes = plt.subplots(len(problems), len(models), squeeze=False,
-                                 figsize=(2.2 * len(models), 2.2 * len(problems)))
+        pmodels = [m for m in models if any(k[2] == m for k in keys)]
+        fig, axes = plt.subplots(len(problems), len(pmodels), squeeze=False,
+                                 figsize=(1.9 * len(pmodels) + 0.6, 1.9 * len(problems) + 0.8))
         for i, problem in enumerate(problems):
-            for j, model in enumerate(models):
+            for j, model in enumerate(pmodels):
                 ax = axes[i][j]
                 if (problem, largest_n, model) in parity:
                     truth, pred = parity[(problem, largest_n, model)]
-                    ax.scatter(truth, pred, s=2)
+                    ax.scatter(truth, pred, s=2, color=_style(model, models)["color"])
                     lims = [truth.min(), truth.max()]
                     ax.plot(lims, lims, "k-", lw=0.5)
+                    ax.set_xlim(lims)
+                    ax.set_ylim(lims[0] - 0.1 * np.ptp(lims), lims[1] + 0.1 * np.ptp(lims))
                 ax.set_xticks([])
                 ax.set_yticks([])
                 if i == 0:
                     ax.set_title(model, fontsize=7)
                 if j == 0:
                     ax.set_ylabel(problem, fontsize=7)
-        fig.suptitle(f"parity (truth vs prediction), n={largest_n}")
+        fig.suptitle(f"parity: prediction (vertical) against truth (horizontal) on test points, "
+                     f"n={largest_n}, first seed; black line = exact; axes span the true range",
+                     fontsize=9)
         fig.tight_layout()
         paths.append(out_dir / f"{prefix}_parity.png")
         fig.savefig(paths[-1], dpi=90)
@@ -407,24 +537,202 @@ def plot(table, parity, out_dir, prefix="suite"):
     return paths
 
 
-# sklearn-gi models fitted with gradients
-GI_MODELS = ("GIRidge-poly", "GIMLP", "GIGP", "GIKernelRidge")
+def _capped(v):
+    return max(float(v), NOISE_FLOOR)
+
+
+def _ratio(a, b):
+    """a / b with both capped at the noise floor, formatted."""
+    r = _capped(a) / _capped(b)
+    return f"{r:.2g}x"
+
+
+def _gradient_effect(cells):
+    """(helps, hurts): "model factor" strings for each GI model against its values-only twin."""
+    def lo(r):
+        return _capped(r.get("nrmse_min", r["nrmse"]))
+
+    def hi(r):
+        return _capped(r.get("nrmse_max", r["nrmse"]))
+
+    helps, hurts = [], []
+    for gi, plain in VALUES_ONLY.items():
+        if gi in cells and plain in cells:
+            a, b = cells[gi], cells[plain]
+            gain = _capped(b["nrmse"]) / _capped(a["nrmse"])
+            apart = hi(a) < lo(b) or hi(b) < lo(a)
+            if gain >= HELP_FACTOR and apart:
+                helps.append(f"{gi} {gain:.2g}x")
+            elif gain <= 1 / HELP_FACTOR and apart:
+                hurts.append(f"{gi} {1 / gain:.2g}x worse")
+    return helps, hurts
+
+
+def _cells(table):
+    out = {}
+    for r in table:
+        if np.isfinite(r["nrmse"]):
+            out.setdefault((r["problem"], r["n_train"]), {})[r["model"]] = r
+    return dict(sorted(out.items()))
+
+
+def hurts_summary(table):
+    """Where fitting the gradients made a model worse, one entry per (problem, n)."""
+    items = []
+    for (problem, n), cells in _cells(table).items():
+        hurts = _gradient_effect(cells)[1]
+        if hurts:
+            items.append(f"{problem} n={n} ({', '.join(hurts)})")
+    return "; ".join(items) if items else "nowhere"
 
 
 def headline(table):
-    """Per problem and n: NRMSE of each model relative to the best GI model."""
+    """Per problem and n: the overall winner, the best GI model, and where gradients help or hurt.
+
+    NRMSE at or below ``NOISE_FLOOR`` counts as the floor: models there tie
+    (exact), and no ratio exceeds what the floor allows."""
     lines = []
     for problem, n in sorted({(r["problem"], r["n_train"]) for r in table}):
-        rows = {r["model"]: r["nrmse"] for r in table if r["problem"] == problem and r["n_train"] == n}
-        ours = {k: v for k, v in rows.items() if k in GI_MODELS}
-        if not ours:
+        cells = {r["model"]: r for r in table if r["problem"] == problem and r["n_train"] == n
+                 and np.isfinite(r["nrmse"])}
+        rows = {k: r["nrmse"] for k, r in cells.items()}
+        if not rows:
             continue
-        best_name = min(ours, key=ours.get)
-        others = ", ".join(f"{k} {v / ours[best_name]:.2g}x" for k, v in sorted(rows.items())
-                           if k not in ours)
-        lines.append(f"- {problem} n={n}: best GI = {best_name} (NRMSE {ours[best_name]:.3g}); "
-                     f"others' NRMSE relative to it: {others}")
+        ranked = sorted(rows, key=rows.get)
+        winner = ranked[0]
+        exact = [m for m in ranked if rows[m] <= NOISE_FLOOR]
+        if len(exact) > 1:
+            win = f"exact (NRMSE <= {NOISE_FLOOR:g}): " + ", ".join(exact)
+        else:
+            runners = ", ".join(f"{m} {_ratio(rows[m], rows[winner])}" for m in ranked[1:3])
+            win = f"winner {winner} (NRMSE {rows[winner]:.3g}); next: {runners}"
+        ours = [m for m in ranked if m in GI_MODELS]
+        if ours and ours[0] != winner and ours[0] not in exact:
+            win += f"; best GI {ours[0]} at {_ratio(rows[ours[0]], rows[winner])}"
+        helps, hurts = _gradient_effect(cells)
+        effect = "; gradients help " + (", ".join(helps) if helps else "none")
+        if hurts:
+            effect += "; gradients HURT " + ", ".join(hurts)
+        lines.append(f"- {problem} n={n}: {win}{effect}")
     return "\n".join(lines)
+
+
+def wins(table):
+    """How often each model is the overall winner or tied exact, over (problem, n)."""
+    counts = {}
+    for problem, n in sorted({(r["problem"], r["n_train"]) for r in table}):
+        rows = {r["model"]: _capped(r["nrmse"]) for r in table
+                if r["problem"] == problem and r["n_train"] == n and np.isfinite(r["nrmse"])}
+        if rows:
+            best = min(rows.values())
+            for m, v in rows.items():
+                if v == best:
+                    counts[m] = counts.get(m, 0) + 1
+    return ", ".join(f"{m} {c}" for m, c in sorted(counts.items(), key=lambda kv: -kv[1]))
+
+
+def notes(table, plot_names=(), parity_note=""):
+    """The explanation printed above the table and written into the Markdown."""
+    seeds = sorted({int(r["seeds"]) for r in table})
+    seed_text = "/".join(map(str, seeds))
+    models = _model_order(table)
+    text = [
+        "Metric: NRMSE = test RMSE / standard deviation of the 2,000 test values (0 = exact, "
+        "1.0 = no better than predicting the mean); lower is better. "
+        f"nrmse is the median over {seed_text} seed(s)"
+        + (", nrmse_min/nrmse_max the range over seeds" if max(seeds) > 1 else "")
+        + ". rmse is in the target's units; grad_rmse is the RMSE of predicted gradients "
+        "(models that predict them); fit_s and predict_s are wall seconds"
+        + (" and fit_peak_MiB the traced numpy/Python peak of a second, untimed fit (not "
+           "torch's allocator)" if any(np.isfinite(r.get("fit_peak_MiB", np.nan)) for r in table)
+           else "") + ".",
+        f"Noise floor: NRMSE at or below {NOISE_FLOOR:g} is rounding level (exact); such models "
+        "tie, and ratios are computed with both errors raised to the floor. Gradients help (or "
+        f"hurt) when a model's NRMSE with dYdX is at least {HELP_FACTOR:g}x lower (higher) than "
+        "the same model's without"
+        + (" and their min-max ranges over seeds do not overlap" if max(seeds) > 1 else "")
+        + "; 'gradients HURT' marks where fitting the gradients made a model worse.",
+        "Wins (best NRMSE or tied exact, per problem and n): " + wins(table) + ".",
+        "Gradients hurt: " + hurts_summary(table) + ".",
+        "Models:\n" + "\n".join(f"- {m}: {CONFIGURATIONS.get(m, '?')}" for m in models),
+        "Per problem and n:\n" + headline(table),
+    ]
+    if plot_names:
+        text.append("Plots: " + ", ".join(plot_names) + (f" ({parity_note})" if parity_note else ""))
+    return "\n\n".join(text)
+
+
+def shown_columns(table):
+    """COLUMNS less those with no information: all-NaN ones, and min/max with one seed."""
+    cols = []
+    for c in COLUMNS:
+        values = [r.get(c) for r in table]
+        if all(isinstance(v, float) and np.isnan(v) for v in values):
+            continue
+        if c in ("nrmse_min", "nrmse_max", "seeds") and all(int(r["seeds"]) == 1 for r in table):
+            continue
+        cols.append(c)
+    return cols
+
+
+def read_table(path):
+    """Summary rows from a suite CSV (numbers typed back)."""
+    import csv
+
+    with open(path, newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    for row in rows:
+        for key, value in row.items():
+            if key in ("problem", "model"):
+                continue
+            row[key] = int(value) if key in ("d", "n_train", "seeds") else float(value)
+    return rows
+
+
+def report(table, out_dir, name="suite", parity=None, machine_text=None, write_csv=True,
+           parity_note=""):
+    """Write ``name.md`` (and ``name.csv``) and the PNGs from summary rows; print the report.
+
+    The same function serves a fresh run and the regeneration from a committed
+    CSV (``--from-csv``), where there is no parity data."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = plot(table, parity, out_dir, prefix=name)
+    names = [p.name for p in paths]
+    if parity is None and (out_dir / f"{name}_parity.png").exists():
+        names.append(f"{name}_parity.png")
+        parity_note = parity_note or "the parity plot is from the last full run"
+    text_notes = notes(table, names, parity_note)
+    cols = shown_columns(table)
+    md = _report.markdown_table(table, cols)
+    machine_text = machine_text or _report.machine()
+    (out_dir / f"{name}.md").write_text(f"# {TITLE}\n\nMachine: {machine_text}\n\n{text_notes}\n\n"
+                                        f"{md}\n")
+    if write_csv:
+        import csv
+
+        with open(out_dir / f"{name}.csv", "w", newline="") as fh:
+            writer = csv.DictWriter(fh, fieldnames=COLUMNS, extrasaction="ignore")
+            writer.writeheader()
+            writer.writerows(table)
+    print(f"\n## {TITLE}\n\n{md}\n\n{text_notes}\n\n(written to {out_dir / name}.md"
+          + (" and .csv" if write_csv else "") + ")")
+    return paths
+
+
+def regenerate(csv_path, name=None):
+    """Rebuild the Markdown report and the plots next to a committed suite CSV."""
+    csv_path = Path(csv_path)
+    name = name or csv_path.stem
+    md_path = csv_path.with_suffix(".md")
+    machine_text = None
+    if md_path.exists():
+        for line in md_path.read_text().splitlines():
+            if line.startswith("Machine: "):
+                machine_text = line[len("Machine: "):]
+                break
+    return report(read_table(csv_path), csv_path.parent, name, machine_text=machine_text,
+                  write_csv=False)
 
 
 def main(argv=None):
@@ -439,7 +747,13 @@ def main(argv=None):
     parser.add_argument("--name", default="suite", help="file name of the table and plots")
     parser.add_argument("--memory", action="store_true",
                         help="also trace each fit's peak memory (a second, untimed fit)")
+    parser.add_argument("--from-csv", metavar="CSV",
+                        help="run nothing: rebuild the report and plots from a suite CSV "
+                             "(e.g. benchmarks/results/suite.csv); the parity plot needs a run")
     args = parser.parse_args(argv)
+    if args.from_csv:
+        regenerate(args.from_csv)
+        return read_table(args.from_csv)
     problems = args.problems or (QUICK_PROBLEMS if args.quick else list(PROBLEMS))
     models = args.models or list(MODELS)
     n_trains = args.n_train or [20, 100]
@@ -447,22 +761,7 @@ def main(argv=None):
     rows, parity = run(problems, models, n_trains, seeds, progress=not args.no_progress,
                        memory=args.memory)
     table = summarize(rows)
-    columns = ["problem", "d", "n_train", "model", "seeds", "nrmse", "nrmse_min", "nrmse_max",
-               "rmse", "grad_rmse", "fit_s", "predict_s", "fit_peak_MiB"]
-    out_dir = _report._results_dir
-    out_dir.mkdir(parents=True, exist_ok=True)
-    paths = plot(table, parity, out_dir, prefix=args.name)
-    notes = (
-        f"Median over {len(seeds)} seed(s) (min-max of NRMSE beside it); NRMSE = test RMSE / "
-        "std of 2,000 test values (1.0 = predicting the mean). grad_rmse only for models that "
-        "predict gradients. fit_peak_MiB (with --memory) traces numpy/Python allocations in a "
-        "second, untimed fit (not torch's allocator).\n\n"
-        + headline(table)
-        + ("\n\nPlots: " + ", ".join(p.name for p in paths) if paths else "")
-    )
-    _report.write_results(args.name, "GI estimators vs standard regressors and GI peers", table,
-                          columns, notes=notes)
-    print("\nHeadline (NRMSE of each model relative to the best GI model):\n" + headline(table))
+    report(table, _report._results_dir, args.name, parity=parity)
     return table
 
 

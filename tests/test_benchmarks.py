@@ -81,7 +81,57 @@ def test_suite_rows_summary_and_plots(tmp_path):
     paths = suite.plot(suite.summarize(rows), parity, tmp_path)
     assert [p.name for p in paths] == ["suite_error_vs_n.png", "suite_parity.png"]
     assert all(p.stat().st_size > 5000 for p in paths)
-    assert "booth n=8: best GI = GIRidge-poly" in suite.headline(suite.summarize(rows))
+    headline = suite.headline(suite.summarize(rows))
+    assert "booth n=8: winner GIRidge-poly" in headline
+    assert "gradients help GIRidge-poly" in headline
+
+
+def _summary_row(problem, n, model, nrmse, spread=0.0, seeds=2):
+    return {"problem": problem, "d": 2, "n_train": n, "model": model, "seeds": seeds,
+            "nrmse": nrmse, "nrmse_min": nrmse * (1 - spread), "nrmse_max": nrmse * (1 + spread),
+            "rmse": nrmse, "grad_rmse": float("nan"), "fit_s": 0.01, "predict_s": 0.001,
+            "fit_peak_MiB": float("nan")}
+
+
+def test_suite_report_from_csv_explains_itself(tmp_path, capsys):
+    import csv
+
+    from benchmarks import suite
+
+    table = [
+        # both at rounding level: a tie, no 1e+02x ratio between them
+        _summary_row("booth", 20, "GIRidge-poly", 1e-9),
+        _summary_row("booth", 20, "Ridge-poly", 1e-7),
+        _summary_row("booth", 20, "GIRidge-poly (values only)", 3e-2),
+        # gradients hurt the MLP, and the best overall is not a GI model
+        _summary_row("runge", 100, "GIMLP", 0.3, spread=0.01),
+        _summary_row("runge", 100, "GIMLP (values only)", 0.2, spread=0.01),
+        _summary_row("runge", 100, "GaussianProcess", 0.1),
+    ]
+    path = tmp_path / "suite.csv"
+    with open(path, "w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=suite.COLUMNS)
+        writer.writeheader()
+        writer.writerows(table)
+    (tmp_path / "suite.md").write_text("# old\n\nMachine: the machine that ran it\n")
+    suite.main(["--from-csv", str(path)])
+    printed = capsys.readouterr().out
+    text = (tmp_path / "suite.md").read_text()
+    for out in (printed, text):
+        assert "NRMSE = test RMSE / standard deviation" in out
+        assert f"at or below {suite.NOISE_FLOOR:g}" in out
+        assert "exact (NRMSE <= 1e-06): GIRidge-poly, Ridge-poly" in out
+        assert "1e+02x" not in out
+        assert "runge n=100: winner GaussianProcess" in out and "best GI GIMLP at 3x" in out
+        assert "Gradients hurt: runge n=100 (GIMLP 1.5x worse)" in out
+        assert "- GIRidge-poly: StandardScaler -> PolynomialFeatures(degree 4" in out
+        assert "fit_peak_MiB" not in out  # empty column dropped
+    assert "Machine: the machine that ran it" in text
+    assert (tmp_path / "suite_error_vs_n.png").stat().st_size > 5000
+    assert suite.read_table(path)[0]["nrmse"] == 1e-9  # the CSV is left as it was
+    one_seed = [dict(r, seeds=1) for r in table]
+    assert "nrmse_min" not in suite.shown_columns(one_seed)
+    assert "nrmse_min" in suite.shown_columns(table)
 
 
 def test_complexity_search_benchmark_rows(mcdonagh_reference):
