@@ -17,6 +17,8 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ..utils._validation import (
     check_feature_jacobian,
+    check_finite_output,
+    check_finite_scale,
     check_gradient_inputs,
     no_half_fitted_model,
 )
@@ -309,6 +311,7 @@ class GIGaussianProcessRegressor(MultiOutputMixin, RegressorMixin, BaseEstimator
             dYdX, dZdX, n_samples=n, n_model_features=p, n_outputs=k, y_ndim=y_ndim,
             feature_names=getattr(self, "feature_names_in_", None),
         )
+        check_finite_scale(X, Y, G, dtype=np.float64, estimator=self)
         alpha = self.alpha
         if np.iterable(alpha):
             alpha = np.asarray(alpha, dtype=float).ravel()
@@ -610,7 +613,7 @@ class GIGaussianProcessRegressor(MultiOutputMixin, RegressorMixin, BaseEstimator
         X = self._check_predict_X(X)
         values, _ = self._means(X, True, False)
         y_mean = values * self._y_train_std + self._y_train_mean
-        y_mean = self._squeeze(y_mean)
+        y_mean = check_finite_output(self._squeeze(y_mean), method="predict", estimator=self)
         if not (return_std or return_cov):
             return y_mean
         node = compile_kernel(self.kernel_, X.shape[1])
@@ -664,7 +667,8 @@ class GIGaussianProcessRegressor(MultiOutputMixin, RegressorMixin, BaseEstimator
             J, _ = check_feature_jacobian(dZdX, n_samples=X.shape[0],
                                           n_model_features=X.shape[1])
             grads = grads @ J if J.ndim == 2 else np.einsum("akp,apr->akr", grads, J)
-        gradient = self._squeeze_gradient(grads)
+        gradient = check_finite_output(self._squeeze_gradient(grads), method="predict_gradient",
+                                       estimator=self)
         if not return_std:
             return gradient
         node = compile_kernel(self.kernel_, X.shape[1])

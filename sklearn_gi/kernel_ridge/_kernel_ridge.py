@@ -13,6 +13,8 @@ from ..gaussian_process._joint import JointObservations
 from ..linear_model._normal_equations import solve_normal_equations
 from ..utils._validation import (
     check_feature_jacobian,
+    check_finite_output,
+    check_finite_scale,
     check_gradient_inputs,
     check_positive_sample_weight,
     no_half_fitted_model,
@@ -190,6 +192,7 @@ class GIKernelRidge(MultiOutputMixin, RegressorMixin, BaseEstimator):
             feature_names=getattr(self, "feature_names_in_", None),
         )
         sample_weight = check_positive_sample_weight(sample_weight, X)
+        check_finite_scale(X, Y, G, dtype=np.float64, estimator=self)
         alpha = np.atleast_1d(np.asarray(self.alpha, dtype=float))
         if alpha.ndim != 1 or alpha.size not in (1, k) or np.any(alpha < 0):
             raise ValueError(
@@ -201,6 +204,11 @@ class GIKernelRidge(MultiOutputMixin, RegressorMixin, BaseEstimator):
             G = J = None
         system = JointObservations(X, Y, G, J)
         K, _ = system.covariance(node)
+        if not np.all(np.isfinite(K)):
+            raise ValueError(
+                f"GIKernelRidge: the kernel matrix of X overflowed (kernel={self.kernel!r}); "
+                "rescale X, or lower gamma or degree."
+            )
         d = system.n_gradients
         weights = np.concatenate([sample_weight] + [sample_weight * self.gradient_weight] * d)
         dual = np.zeros((system.n_observations, k))
@@ -246,6 +254,7 @@ class GIKernelRidge(MultiOutputMixin, RegressorMixin, BaseEstimator):
         """
         X = self._check_X(X)
         values, _ = self._system.means(self._node, X, *self._dual, True, False)
+        values = check_finite_output(values, method="predict", estimator=self)
         return values[:, 0] if self._y_ndim == 1 else values
 
     def predict_gradient(self, X, dZdX=None):
@@ -269,6 +278,7 @@ class GIKernelRidge(MultiOutputMixin, RegressorMixin, BaseEstimator):
         if dZdX is not None:
             J, _ = check_feature_jacobian(dZdX, n_samples=X.shape[0], n_model_features=X.shape[1])
             grads = grads @ J if J.ndim == 2 else np.einsum("akp,apr->akr", grads, J)
+        grads = check_finite_output(grads, method="predict_gradient", estimator=self)
         return grads[:, 0, :] if self._y_ndim == 1 else grads
 
     def __sklearn_tags__(self):

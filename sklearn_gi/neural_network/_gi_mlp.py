@@ -17,13 +17,16 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ..utils._validation import (
     check_feature_jacobian,
+    check_finite_output,
+    check_finite_scale,
     check_gradient_inputs,
     check_positive_sample_weight,
+    no_half_fitted_model,
 )
 from ._device import resolve_device
 from ._modules import ACTIVATIONS, MLPModule
 from ._sobolev_loss import chain_feature_jacobian, model_jacobian
-from ._sobolev_net import SobolevData, SobolevNet
+from ._sobolev_net import DivergenceGuard, SobolevData, SobolevNet
 
 # L-BFGS iterations per skorch epoch: convergence checks, early stopping and
 # callbacks run between blocks of this many iterations.
@@ -299,7 +302,22 @@ class GIMLPRegressor(MultiOutputMixin, RegressorMixin, BaseEstimator):
         Returns
         -------
         self : GIMLPRegressor
+
+        Raises
+        ------
+        ValueError
+            Before training, when the scale of ``X``, ``y`` or ``dYdX`` overflows
+            the working dtype (see :func:`sklearn_gi.utils.check_finite_scale`).
+        FloatingPointError
+            When training diverges: the training loss becomes non-finite, or
+            exceeds ``1e6 * max(first loss, 1)`` (losses are in standardized
+            units, where predicting the mean costs about 1). The estimator is
+            then left unfitted; lower ``learning_rate_init`` (Adam).
         """
+        with no_half_fitted_model(self):
+            return self._fit(X, y, dYdX, dZdX, sample_weight)
+
+    def _fit(self, X, y, dYdX, dZdX, sample_weight):
         X, y = validate_data(
             self, X, y, dtype=[np.float64, np.float32], y_numeric=True, multi_output=True
         )
@@ -314,6 +332,7 @@ class GIMLPRegressor(MultiOutputMixin, RegressorMixin, BaseEstimator):
             dYdX, dZdX, n_samples=n, n_model_features=p, n_outputs=k, y_ndim=y.ndim,
             feature_names=getattr(self, "feature_names_in_", None),
         )
+        check_finite_scale(X, Y, G, estimator=self)
         uses_gradients = G is not None and self.gradient_weight > 0
         if uses_gradients and self.activation == "relu":
             warnings.warn(
@@ -335,9 +354,11 @@ class GIMLPRegressor(MultiOutputMixin, RegressorMixin, BaseEstimator):
         self._y_ndim = y.ndim
 
         # Standardize; gradients become d(y/sy)/d(x/sx) = dYdX * sx / sy.
-        self.x_mean_, self.x_scale_ = _weighted_moments(X, weights)
-        self.y_mean_, self.y_scale_ = _weighted_moments(Y, weights)
-        data = self._training_data(X, Y, G, J)
+        with np.errstate(over="ignore", invalid="ignore"):
+            self.x_mean_, self.x_scale_ = _weighted_moments(X, weights)
+            self.y_mean_, self.y_scale_ = _weighted_moments(Y, weights)
+            data = self._training_data(X, Y, G, J)
+        self._check_standardized(data)
         if weights is not None:
             data.weights = torch.as_tensor(weights, device=self.device_, dtype=data.X.dtype)
 
@@ -367,6 +388,24 @@ class GIMLPRegressor(MultiOutputMixin, RegressorMixin, BaseEstimator):
         # also pin CUDA tensors into pickles.
         dict(self.net_.callbacks_)["stopping"].best_model_weights_ = None
         return self
+
+    def _check_standardized(self, data):
+        """The standardized training tensors must be finite in the working dtype."""
+        moments = (self.x_mean_, self.x_scale_, self.y_mean_, self.y_scale_)
+        if not all(np.all(np.isfinite(m)) for m in moments):
+            raise ValueError(
+                "GIMLPRegressor: the means or standard deviations of X or y overflow "
+                f"{_numpy_dtype(data.X).name}; rescale X and y."
+            )
+        for name, tensor in (("X", data.X), ("y", data.y), ("dYdX", data.gradients),
+                             ("dZdX", data.feature_jacobian)):
+            if tensor is not None and not bool(torch.isfinite(tensor).all()):
+                hint = (" (dYdX is scaled by std(X) / std(y): an input much wider than the "
+                        "target spread overflows)") if name == "dYdX" else ""
+                raise ValueError(
+                    f"GIMLPRegressor: standardized {name} overflows {_numpy_dtype(data.X).name}"
+                    f"{hint}; rescale X, y and dYdX."
+                )
 
     def _hidden_sizes(self):
         sizes = self.hidden_layer_sizes
@@ -446,7 +485,10 @@ class GIMLPRegressor(MultiOutputMixin, RegressorMixin, BaseEstimator):
         )
         extra = copy.deepcopy(self.callbacks) if self.callbacks else []
         # Scoring-like user callbacks first: EarlyStopping ends the last epoch.
-        callbacks = [*extra, ("stopping", stopping)]
+        guard = DivergenceGuard(
+            learning_rate=lr if self.solver == "adam" else None, solver=self.solver
+        )
+        callbacks = [*extra, ("divergence", guard), ("stopping", stopping)]
         return SobolevNet(
             module,
             gradient_weight=self.gradient_weight if uses_gradients else 0.0,
@@ -508,7 +550,8 @@ class GIMLPRegressor(MultiOutputMixin, RegressorMixin, BaseEstimator):
     def _standardized_tensor(self, X):
         module = self.net_.module_
         dtype = next(module.parameters()).dtype
-        Xs = (X - self.x_mean_) / self.x_scale_
+        with np.errstate(over="ignore", invalid="ignore"):
+            Xs = (X - self.x_mean_) / self.x_scale_
         return torch.as_tensor(Xs, dtype=dtype, device=self._module_device())
 
     def predict(self, X):
@@ -533,6 +576,7 @@ class GIMLPRegressor(MultiOutputMixin, RegressorMixin, BaseEstimator):
             out = [module(chunk) for chunk in torch.split(Xt, PREDICT_CHUNK_ROWS)]
         out = torch.cat(out).cpu().numpy() if out else np.zeros((0, self.n_outputs_))
         pred = (out * self.y_scale_ + self.y_mean_).astype(_numpy_dtype(Xt))
+        check_finite_output(pred, method="predict", estimator=self)
         return pred[:, 0] if self._y_ndim == 1 else pred
 
     def predict_gradient(self, X, dZdX=None):
@@ -574,7 +618,8 @@ class GIMLPRegressor(MultiOutputMixin, RegressorMixin, BaseEstimator):
         grad = jac * (self.y_scale_[:, None] / self.x_scale_[None, :])
         if J is not None:
             grad = chain_feature_jacobian(grad, J)
-        grad = grad.astype(dtype, copy=False)
+        grad = check_finite_output(grad.astype(dtype, copy=False), method="predict_gradient",
+                                   estimator=self)
         return grad[:, 0, :] if self._y_ndim == 1 else grad
 
 

@@ -14,7 +14,7 @@ from sklearn.utils.validation import _get_feature_names, _num_samples, check_is_
 
 from ..preprocessing._jacobian_types import Jacobian, chunk_slices
 from ..preprocessing._jacobians import check_known_jacobian, jacobian_of
-from ..utils._validation import check_gradient_inputs
+from ..utils._validation import check_finite_scale, check_gradient_inputs
 
 
 def _final_estimator_has(attr):
@@ -133,6 +133,7 @@ class GIPipeline(Pipeline):
         -------
         self : GIPipeline
         """
+        _check_raw_scale(X, y, None, self)
         if dYdX is None:
             if dZdX is not None:
                 raise ValueError("dZdX was given without dYdX: pass dYdX as well.")
@@ -166,6 +167,7 @@ class GIPipeline(Pipeline):
             dYdX, dZdX, n_samples=n, n_model_features=np.shape(X)[1], n_outputs=k,
             y_ndim=y_array.ndim, feature_names=_get_feature_names(X),
         )
+        _check_raw_scale(None, None, G, self)
         J = None if J is None else Jacobian.from_array(J)
 
         step_params = self._step_fit_params(params)
@@ -295,3 +297,18 @@ def make_gi_pipeline(*steps, memory=None, transform_input=None, verbose=False,
     """
     return GIPipeline(_name_estimators(steps), memory=memory, transform_input=transform_input,
                       verbose=verbose, gradient_mode=gradient_mode)
+
+
+def _check_raw_scale(X, y, G, pipeline):
+    """:func:`~sklearn_gi.utils.check_finite_scale` on the raw inputs (numeric ones only):
+    a transformer such as StandardScaler would otherwise turn an overflowing column into
+    zeros silently."""
+    try:
+        X = None if X is None else np.asarray(X)
+        y = None if y is None else np.asarray(y)
+    except Exception:  # ragged or exotic input: the steps validate it
+        return
+    # infinities are left to the steps (an imputer may handle them)
+    X = np.where(np.isfinite(X), X, np.nan) if X is not None and X.dtype.kind in "biuf" else None
+    y = np.where(np.isfinite(y), y, np.nan) if y is not None and y.dtype.kind in "biuf" else None
+    check_finite_scale(X, y, G, dtype=np.float64, estimator=pipeline)
