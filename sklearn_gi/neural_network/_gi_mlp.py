@@ -3,6 +3,7 @@
 import contextlib
 import copy
 import math
+import threading
 import warnings
 from numbers import Integral, Real
 
@@ -41,18 +42,47 @@ PREDICT_CHUNK_ROWS = 65536
 SMALL_MODEL_WORK = 1_000_000
 
 
+# torch's intra-op thread count is process-global. Blocks that need a count
+# share it: any number of blocks wanting the same count run together, a block
+# wanting another count waits until they are all done, and the last one out
+# restores the count found by the first one in (fits in threads used to race:
+# one restored the count while another was still training). A thread already inside a
+# block (nested fits or predictions) keeps the count it has.
+_THREADS_CONDITION = threading.Condition()
+_THREADS_STATE = {"count": None, "users": 0, "previous": None}
+_THREADS_LOCAL = threading.local()
+_TORCH_RNG_LOCK = threading.Lock()
+
+
 @contextlib.contextmanager
 def _torch_threads(n_threads):
-    """Use ``n_threads`` torch CPU threads inside the block (None: leave as is)."""
-    if n_threads is None or n_threads == torch.get_num_threads():
+    """Use ``n_threads`` torch CPU threads inside the block (None: leave as is); thread-safe."""
+    if n_threads is None or getattr(_THREADS_LOCAL, "depth", 0):
         yield
         return
-    previous = torch.get_num_threads()
-    torch.set_num_threads(n_threads)
+    state = _THREADS_STATE
+    with _THREADS_CONDITION:
+        while state["users"] and state["count"] != n_threads:
+            _THREADS_CONDITION.wait()
+        if not state["users"]:
+            state["previous"] = torch.get_num_threads()
+            state["count"] = n_threads
+        # with OpenMP the count is also per calling thread: each one sets its own
+        if torch.get_num_threads() != n_threads:
+            torch.set_num_threads(n_threads)
+        state["users"] += 1
+    _THREADS_LOCAL.depth = 1
     try:
         yield
     finally:
-        torch.set_num_threads(previous)
+        _THREADS_LOCAL.depth = 0
+        with _THREADS_CONDITION:
+            state["users"] -= 1
+            if not state["users"]:
+                if state["previous"] != torch.get_num_threads():
+                    torch.set_num_threads(state["previous"])
+                state["count"] = None
+                _THREADS_CONDITION.notify_all()
 
 
 class _HoldOut:
@@ -150,7 +180,9 @@ class GIMLPRegressor(MultiOutputMixin, RegressorMixin, BaseEstimator):
         torch CPU threads used while fitting and predicting. None: one thread
         for small models (rows per step times weights below 1e6), where more
         threads do not pay and oversubscribe shared cores, else torch's
-        setting. Ignored on CUDA.
+        setting. Ignored on CUDA. torch's count is process-global: fits and
+        predictions in several Python threads share it safely (those wanting
+        another count wait), and it is restored when the last one ends.
     callbacks : list of skorch callbacks or None, default=None
         Extra skorch callbacks for the net (copied at each fit), e.g.
         ``skorch.callbacks.LRScheduler``.
@@ -369,7 +401,8 @@ class GIMLPRegressor(MultiOutputMixin, RegressorMixin, BaseEstimator):
             order = random_state.permutation(n)
             train_split = _HoldOut(np.sort(order[n_valid:]), np.sort(order[:n_valid]))
 
-        with torch.random.fork_rng(devices=[]):
+        # the initialisation draws from torch's global generator: one fit at a time
+        with _TORCH_RNG_LOCK, torch.random.fork_rng(devices=[]):
             torch.manual_seed(int(init_seed))
             module = MLPModule(p, hidden, k, self.activation)
             _glorot_init(module, self.activation)
