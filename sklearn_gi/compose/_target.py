@@ -119,6 +119,8 @@ class GITransformedTargetRegressor(TransformedTargetRegressor):
         elif self.func is not None and self.func_derivative is None:
             raise ValueError("func_derivative is required with func when dYdX is given.")
         y = check_array(y, input_name="y", ensure_2d=False, dtype="numeric")
+        if len(np.shape(X)) != 2:
+            raise ValueError(f"X must be 2-D (n_samples, n_features), got shape {np.shape(X)}.")
         y_2d = y.reshape(-1, 1) if y.ndim == 1 else y
         G = check_gradient_targets(
             dYdX, n_samples=y.shape[0], n_outputs=y_2d.shape[1], n_features=np.shape(X)[1],

@@ -20,6 +20,7 @@ from ..utils._validation import (
     check_finite_output,
     check_finite_scale,
     check_gradient_inputs,
+    named_input_errors,
     no_half_fitted_model,
 )
 from ._derivative_kernels import Context, compile_kernel
@@ -302,7 +303,8 @@ class GIGaussianProcessRegressor(MultiOutputMixin, RegressorMixin, BaseEstimator
             return self._fit(X, y, dYdX, dZdX)
 
     def _fit(self, X, y, dYdX, dZdX):
-        X, y = validate_data(self, X, y, multi_output=True, y_numeric=True, dtype=np.float64)
+        with named_input_errors():
+            X, y = validate_data(self, X, y, multi_output=True, y_numeric=True, dtype=np.float64)
         n, p = X.shape
         y_ndim = y.ndim
         Y = y.reshape(n, -1)

@@ -17,6 +17,7 @@ from ..utils._validation import (
     check_finite_scale,
     check_gradient_inputs,
     check_positive_sample_weight,
+    named_input_errors,
     no_half_fitted_model,
 )
 
@@ -183,7 +184,8 @@ class GIKernelRidge(MultiOutputMixin, RegressorMixin, BaseEstimator):
             return self._fit(X, y, dYdX, dZdX, sample_weight)
 
     def _fit(self, X, y, dYdX, dZdX, sample_weight):
-        X, y = validate_data(self, X, y, multi_output=True, y_numeric=True, dtype=np.float64)
+        with named_input_errors():
+            X, y = validate_data(self, X, y, multi_output=True, y_numeric=True, dtype=np.float64)
         n, p = X.shape
         Y = y.reshape(n, -1)
         k = Y.shape[1]

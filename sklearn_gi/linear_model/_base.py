@@ -15,6 +15,7 @@ from ..utils._validation import (
     check_gradient_inputs,
     check_positive_sample_weight,
     is_lazy_jacobian,
+    named_input_errors,
 )
 from ._normal_equations import (
     centered_gram_and_cross,
@@ -56,15 +57,16 @@ class _BaseGILinear(MultiOutputMixin, RegressorMixin, BaseEstimator):
 
         ``center`` (default: ``fit_intercept``) centres on the weighted means.
         """
-        X, y = validate_data(
-            self,
-            X,
-            y,
-            dtype=[np.float64, np.float32],
-            y_numeric=True,
-            multi_output=True,
-            reset=reset,
-        )
+        with named_input_errors():
+            X, y = validate_data(
+                self,
+                X,
+                y,
+                dtype=[np.float64, np.float32],
+                y_numeric=True,
+                multi_output=True,
+                reset=reset,
+            )
         n, p = X.shape
         y_ndim = y.ndim
         Y = y.reshape(n, -1).astype(X.dtype, copy=False)

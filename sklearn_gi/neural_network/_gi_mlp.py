@@ -22,6 +22,7 @@ from ..utils._validation import (
     check_finite_scale,
     check_gradient_inputs,
     check_positive_sample_weight,
+    named_input_errors,
     no_half_fitted_model,
 )
 from ._device import resolve_device
@@ -350,9 +351,10 @@ class GIMLPRegressor(MultiOutputMixin, RegressorMixin, BaseEstimator):
             return self._fit(X, y, dYdX, dZdX, sample_weight)
 
     def _fit(self, X, y, dYdX, dZdX, sample_weight):
-        X, y = validate_data(
-            self, X, y, dtype=[np.float64, np.float32], y_numeric=True, multi_output=True
-        )
+        with named_input_errors():
+            X, y = validate_data(
+                self, X, y, dtype=[np.float64, np.float32], y_numeric=True, multi_output=True
+            )
         n, p = X.shape
         Y = y.reshape(n, -1).astype(X.dtype, copy=False)
         k = Y.shape[1]

@@ -14,7 +14,7 @@ from sklearn.utils.validation import _get_feature_names, _num_samples, check_is_
 
 from ..preprocessing._jacobian_types import Jacobian, chunk_slices
 from ..preprocessing._jacobians import check_known_jacobian, jacobian_of
-from ..utils._validation import check_finite_scale, check_gradient_inputs
+from ..utils._validation import check_finite_scale, check_gradient_inputs, named_input_errors
 
 
 def _final_estimator_has(attr):
@@ -137,7 +137,8 @@ class GIPipeline(Pipeline):
         if dYdX is None:
             if dZdX is not None:
                 raise ValueError("dZdX was given without dYdX: pass dYdX as well.")
-            return super().fit(X, y, **params)
+            with named_input_errors():
+                return super().fit(X, y, **params)
         self._validate_steps()
         if self.transform_input is not None:
             raise ValueError(
@@ -161,6 +162,9 @@ class GIPipeline(Pipeline):
             check_known_jacobian(step)  # before fitting anything
 
         n = _num_samples(X)
+        if len(np.shape(X)) != 2:
+            raise ValueError(f"X must be 2-D (n_samples, n_inputs) to fit with dYdX, got shape "
+                             f"{np.shape(X)}.")
         y_array = np.asarray(y)
         k = 1 if y_array.ndim == 1 else y_array.shape[1]
         G, J, _ = check_gradient_inputs(
@@ -174,7 +178,8 @@ class GIPipeline(Pipeline):
         Xt = X
         for name, step in head:
             X_in = Xt
-            Xt = step.fit_transform(X_in, y, **step_params.get(name, {}).get("fit_transform", {}))
+            with named_input_errors(f"X (at step {name!r})"):
+                Xt = step.fit_transform(X_in, y, **step_params.get(name, {}).get("fit_transform", {}))
             step_jacobian = jacobian_of(step, X_in)
             J = step_jacobian if J is None else J.then(step_jacobian)
 

@@ -367,3 +367,16 @@ def check_finite_output(values, *, method, estimator=None):
             "training data were) or check it for outliers."
         )
     return values
+
+
+@contextlib.contextmanager
+def named_input_errors(names="X or y"):
+    """Re-raise scikit-learn's validation errors that do not say which input failed (e.g.
+    "could not convert string to float") as a ``ValueError`` naming ``names``."""
+    try:
+        yield
+    except ValueError as exc:
+        message = str(exc)
+        if any(word in message for word in ("X", "y ", "y,", "dYdX", "sample", "feature")):
+            raise
+        raise ValueError(f"{names} is invalid: {message}") from exc
