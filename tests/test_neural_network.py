@@ -411,3 +411,50 @@ def test_sample_weights_equal_repeated_samples_and_zero_weights_drop_samples(rng
     np.testing.assert_allclose(zero.predict(X), dropped.predict(X), rtol=1e-5, atol=1e-6)
     with pytest.raises(ValueError, match="sample_weight must be non-negative"):
         GIMLPRegressor(**kw).fit(X, y, G, sample_weight=-weights)
+
+
+def test_concurrent_fits_with_different_thread_counts_match_sequential_fits():
+    # torch's thread count is process-global: n_threads must not race across threads
+    from concurrent.futures import ThreadPoolExecutor
+
+    import torch
+
+    rng = np.random.default_rng(0)
+    X = rng.uniform(-1, 1, (40, 2))
+    y, G = np.sin(X).sum(axis=1), np.cos(X)
+    models = [GIMLPRegressor((8,), max_iter=40, n_threads=t, random_state=s)
+              for s, t in enumerate([1, 2, 1, 2, 1, 2])]
+    before = torch.get_num_threads()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        sequential = [clone(m).fit(X, y, G).predict(X) for m in models]
+        with ThreadPoolExecutor(max_workers=6) as pool:
+            concurrent = list(pool.map(lambda m: clone(m).fit(X, y, G).predict(X), models))
+    assert torch.get_num_threads() == before
+    for a, b in zip(sequential, concurrent):
+        np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-12)
+
+
+def test_torch_threads_block_is_shared_and_restored():
+    import threading
+
+    import torch
+
+    from sklearn_gi.neural_network._gi_mlp import _torch_threads
+
+    before = torch.get_num_threads()
+    seen, inside = [], threading.Barrier(2, timeout=10)
+
+    def worker(n):
+        with _torch_threads(n):
+            seen.append(torch.get_num_threads())
+            if n == 2:
+                inside.wait()  # two blocks wanting 2 threads run together
+
+    threads = [threading.Thread(target=worker, args=(n,)) for n in (2, 2, 3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(seen) == [2, 2, 3]
+    assert torch.get_num_threads() == before

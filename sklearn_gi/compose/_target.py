@@ -8,7 +8,7 @@ from sklearn.utils.metadata_routing import _routing_enabled, process_routing
 from sklearn.utils.validation import _get_feature_names, check_is_fitted
 
 from ..preprocessing._jacobians import check_known_jacobian, jacobian_of
-from ..utils._validation import check_gradient_targets
+from ..utils._validation import check_finite_scale, check_gradient_targets
 
 
 class GITransformedTargetRegressor(TransformedTargetRegressor):
@@ -119,11 +119,17 @@ class GITransformedTargetRegressor(TransformedTargetRegressor):
         elif self.func is not None and self.func_derivative is None:
             raise ValueError("func_derivative is required with func when dYdX is given.")
         y = check_array(y, input_name="y", ensure_2d=False, dtype="numeric")
+        if len(np.shape(X)) != 2:
+            raise ValueError(f"X must be 2-D (n_samples, n_features), got shape {np.shape(X)}.")
         y_2d = y.reshape(-1, 1) if y.ndim == 1 else y
         G = check_gradient_targets(
             dYdX, n_samples=y.shape[0], n_outputs=y_2d.shape[1], n_features=np.shape(X)[1],
             y_ndim=y.ndim, feature_names=_get_feature_names(X),
         )
+        X_array = np.asarray(X) if hasattr(X, "__array__") or isinstance(X, list) else None
+        if X_array is not None and X_array.dtype.kind not in "biuf":
+            X_array = None
+        check_finite_scale(X_array, y_2d, G, dtype=np.float64, estimator=self)
         self._training_dim = y.ndim
         self._fit_transformer(y_2d)
         y_trans = np.asarray(self.transformer_.transform(y_2d))

@@ -17,7 +17,10 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ..utils._validation import (
     check_feature_jacobian,
+    check_finite_output,
+    check_finite_scale,
     check_gradient_inputs,
+    named_input_errors,
     no_half_fitted_model,
 )
 from ._derivative_kernels import Context, compile_kernel
@@ -309,7 +312,8 @@ class GIGaussianProcessRegressor(MultiOutputMixin, RegressorMixin, BaseEstimator
             return self._fit(X, y, dYdX, dZdX)
 
     def _fit(self, X, y, dYdX, dZdX):
-        X, y = validate_data(self, X, y, multi_output=True, y_numeric=True, dtype=np.float64)
+        with named_input_errors():
+            X, y = validate_data(self, X, y, multi_output=True, y_numeric=True, dtype=np.float64)
         n, p = X.shape
         y_ndim = y.ndim
         Y = y.reshape(n, -1)
@@ -318,6 +322,7 @@ class GIGaussianProcessRegressor(MultiOutputMixin, RegressorMixin, BaseEstimator
             dYdX, dZdX, n_samples=n, n_model_features=p, n_outputs=k, y_ndim=y_ndim,
             feature_names=getattr(self, "feature_names_in_", None),
         )
+        check_finite_scale(X, Y, G, dtype=np.float64, estimator=self)
         alpha = self.alpha
         if np.iterable(alpha):
             alpha = np.asarray(alpha, dtype=float).ravel()
@@ -621,7 +626,7 @@ class GIGaussianProcessRegressor(MultiOutputMixin, RegressorMixin, BaseEstimator
         X = self._check_predict_X(X)
         values, _ = self._means(X, True, False)
         y_mean = values * self._y_train_std + self._y_train_mean
-        y_mean = self._squeeze(y_mean)
+        y_mean = check_finite_output(self._squeeze(y_mean), method="predict", estimator=self)
         if not (return_std or return_cov):
             return y_mean
         node = compile_kernel(self.kernel_, X.shape[1])
@@ -675,7 +680,8 @@ class GIGaussianProcessRegressor(MultiOutputMixin, RegressorMixin, BaseEstimator
             J, _ = check_feature_jacobian(dZdX, n_samples=X.shape[0],
                                           n_model_features=X.shape[1])
             grads = grads @ J if J.ndim == 2 else np.einsum("akp,apr->akr", grads, J)
-        gradient = self._squeeze_gradient(grads)
+        gradient = check_finite_output(self._squeeze_gradient(grads), method="predict_gradient",
+                                       estimator=self)
         if not return_std:
             return gradient
         node = compile_kernel(self.kernel_, X.shape[1])

@@ -13,8 +13,11 @@ from ..gaussian_process._joint import JointObservations
 from ..linear_model._normal_equations import solve_normal_equations
 from ..utils._validation import (
     check_feature_jacobian,
+    check_finite_output,
+    check_finite_scale,
     check_gradient_inputs,
     check_positive_sample_weight,
+    named_input_errors,
     no_half_fitted_model,
 )
 
@@ -181,7 +184,8 @@ class GIKernelRidge(MultiOutputMixin, RegressorMixin, BaseEstimator):
             return self._fit(X, y, dYdX, dZdX, sample_weight)
 
     def _fit(self, X, y, dYdX, dZdX, sample_weight):
-        X, y = validate_data(self, X, y, multi_output=True, y_numeric=True, dtype=np.float64)
+        with named_input_errors():
+            X, y = validate_data(self, X, y, multi_output=True, y_numeric=True, dtype=np.float64)
         n, p = X.shape
         Y = y.reshape(n, -1)
         k = Y.shape[1]
@@ -190,6 +194,7 @@ class GIKernelRidge(MultiOutputMixin, RegressorMixin, BaseEstimator):
             feature_names=getattr(self, "feature_names_in_", None),
         )
         sample_weight = check_positive_sample_weight(sample_weight, X)
+        check_finite_scale(X, Y, G, dtype=np.float64, estimator=self)
         alpha = np.atleast_1d(np.asarray(self.alpha, dtype=float))
         if alpha.ndim != 1 or alpha.size not in (1, k) or np.any(alpha < 0):
             raise ValueError(
@@ -201,6 +206,11 @@ class GIKernelRidge(MultiOutputMixin, RegressorMixin, BaseEstimator):
             G = J = None
         system = JointObservations(X, Y, G, J)
         K, _ = system.covariance(node)
+        if not np.all(np.isfinite(K)):
+            raise ValueError(
+                f"GIKernelRidge: the kernel matrix of X overflowed (kernel={self.kernel!r}); "
+                "rescale X, or lower gamma or degree."
+            )
         d = system.n_gradients
         weights = np.concatenate([sample_weight] + [sample_weight * self.gradient_weight] * d)
         dual = np.zeros((system.n_observations, k))
@@ -248,6 +258,7 @@ class GIKernelRidge(MultiOutputMixin, RegressorMixin, BaseEstimator):
         X = self._check_X(X)
         node = self._compiled_kernel(X.shape[1])  # fresh per call: thread-safe, no caches kept
         values, _ = self._system.means(node, X, *self._dual, True, False)
+        values = check_finite_output(values, method="predict", estimator=self)
         return values[:, 0] if self._y_ndim == 1 else values
 
     def predict_gradient(self, X, dZdX=None):
@@ -272,6 +283,7 @@ class GIKernelRidge(MultiOutputMixin, RegressorMixin, BaseEstimator):
         if dZdX is not None:
             J, _ = check_feature_jacobian(dZdX, n_samples=X.shape[0], n_model_features=X.shape[1])
             grads = grads @ J if J.ndim == 2 else np.einsum("akp,apr->akr", grads, J)
+        grads = check_finite_output(grads, method="predict_gradient", estimator=self)
         return grads[:, 0, :] if self._y_ndim == 1 else grads
 
     def __sklearn_tags__(self):

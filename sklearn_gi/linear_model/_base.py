@@ -10,9 +10,12 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from ..utils._validation import (
     _check_lazy_jacobian,
     check_feature_jacobian,
+    check_finite_output,
+    check_finite_scale,
     check_gradient_inputs,
     check_positive_sample_weight,
     is_lazy_jacobian,
+    named_input_errors,
 )
 from ._normal_equations import (
     centered_gram_and_cross,
@@ -54,15 +57,16 @@ class _BaseGILinear(MultiOutputMixin, RegressorMixin, BaseEstimator):
 
         ``center`` (default: ``fit_intercept``) centres on the weighted means.
         """
-        X, y = validate_data(
-            self,
-            X,
-            y,
-            dtype=[np.float64, np.float32],
-            y_numeric=True,
-            multi_output=True,
-            reset=reset,
-        )
+        with named_input_errors():
+            X, y = validate_data(
+                self,
+                X,
+                y,
+                dtype=[np.float64, np.float32],
+                y_numeric=True,
+                multi_output=True,
+                reset=reset,
+            )
         n, p = X.shape
         y_ndim = y.ndim
         Y = y.reshape(n, -1).astype(X.dtype, copy=False)
@@ -72,6 +76,7 @@ class _BaseGILinear(MultiOutputMixin, RegressorMixin, BaseEstimator):
             dYdX, dZdX, n_samples=n, n_model_features=p, n_outputs=k, y_ndim=y_ndim,
             feature_names=getattr(self, "feature_names_in_", None),
         )
+        check_finite_scale(X, Y, G, estimator=self)
 
         if self.fit_intercept if center is None else center:
             X_offset, y_offset = weighted_offsets(X, Y, sample_weight)
@@ -87,6 +92,11 @@ class _BaseGILinear(MultiOutputMixin, RegressorMixin, BaseEstimator):
     def _set_coef(self, coef, problem):
         """Store ``coef`` (k, p) and the intercept in sklearn's Ridge layout."""
         coef = np.asarray(coef, dtype=np.float64)
+        if not np.all(np.isfinite(coef)):
+            raise ValueError(
+                f"{type(self).__name__}: the normal equations overflowed (non-finite "
+                "coefficients); rescale X, y and dYdX."
+            )
         self.coef_ = (coef[0] if problem.y_ndim == 1 else coef).astype(problem.dtype)
         if not self.fit_intercept:
             self.intercept_ = 0.0  # a scalar for any number of outputs, as in Ridge
@@ -110,7 +120,8 @@ class _BaseGILinear(MultiOutputMixin, RegressorMixin, BaseEstimator):
         """
         check_is_fitted(self)
         X = validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
-        return X @ self.coef_.T + self.intercept_
+        return check_finite_output(X @ self.coef_.T + self.intercept_, method="predict",
+                                   estimator=self)
 
     def predict_gradient(self, X, dZdX=None):
         """Predict input-gradients ``df/dX``.
@@ -148,6 +159,7 @@ class _BaseGILinear(MultiOutputMixin, RegressorMixin, BaseEstimator):
             else:
                 grad = np.einsum("kp,npd->nkd", coef, J)
             grad = np.array(grad, dtype=X.dtype)
+        check_finite_output(grad, method="predict_gradient", estimator=self)
         if self.coef_.ndim == 1:
             return np.array(grad[:, 0, :])
         return np.array(grad)

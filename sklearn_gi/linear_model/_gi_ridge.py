@@ -3,6 +3,7 @@
 import numpy as np
 from sklearn.base import _fit_context, clone
 
+from ..utils._validation import no_half_fitted_model
 from ._base import _BaseGILinear, _GILinearProblem, _nonneg
 from ._normal_equations import solve_normal_equations
 from ._statistics import GIRidgeStatistics
@@ -73,7 +74,10 @@ class _BaseGIRidge(_BaseGILinear):
         self : object
             Fitted estimator.
         """
-        self._solve_statistics(self._statistics_of(X, y, dYdX, dZdX, sample_weight, reset=True))
+        with no_half_fitted_model(self):
+            self._solve_statistics(
+                self._statistics_of(X, y, dYdX, dZdX, sample_weight, reset=True)
+            )
         return self
 
     @_fit_context(prefer_skip_nested_validation=True)

@@ -3,6 +3,7 @@
 import numpy as np
 from sklearn.base import _fit_context
 
+from ..utils._validation import no_half_fitted_model
 from ._base import _BaseGILinear, _nonneg
 from ._normal_equations import solve_normal_equations
 
@@ -102,23 +103,24 @@ class RidgeGradient(_BaseGILinear):
         -------
         self : object
         """
-        problem = self._prepare(X, y, dYdX, dZdX, sample_weight)
-        p, k = problem.cross.shape
-        eye = np.eye(p)
-        solvers = set()
-        prior = np.zeros((k, p))
-        if problem.H is not None:
-            for j in range(k):
-                H = problem.H[0] if problem.H.shape[0] == 1 else problem.H[j]
-                prior[j], solver = solve_normal_equations(
-                    H + self.gradient_alpha * eye, problem.r[j]
-                )
-                solvers.add(solver)
-        A = problem.gram + (self.alpha + self.prior_weight) * eye
-        coef, solver = solve_normal_equations(A, problem.cross + self.prior_weight * prior.T)
-        solvers.add(solver)
-        self.solver_ = "lstsq" if "lstsq" in solvers else "cholesky"
-        self._set_coef(coef.T, problem)
-        gradient_coef = prior.astype(problem.dtype)
-        self.gradient_coef_ = gradient_coef[0] if problem.y_ndim == 1 else gradient_coef
+        with no_half_fitted_model(self):
+            problem = self._prepare(X, y, dYdX, dZdX, sample_weight)
+            p, k = problem.cross.shape
+            eye = np.eye(p)
+            solvers = set()
+            prior = np.zeros((k, p))
+            if problem.H is not None:
+                for j in range(k):
+                    H = problem.H[0] if problem.H.shape[0] == 1 else problem.H[j]
+                    prior[j], solver = solve_normal_equations(
+                        H + self.gradient_alpha * eye, problem.r[j]
+                    )
+                    solvers.add(solver)
+            A = problem.gram + (self.alpha + self.prior_weight) * eye
+            coef, solver = solve_normal_equations(A, problem.cross + self.prior_weight * prior.T)
+            solvers.add(solver)
+            self.solver_ = "lstsq" if "lstsq" in solvers else "cholesky"
+            self._set_coef(coef.T, problem)
+            gradient_coef = prior.astype(problem.dtype)
+            self.gradient_coef_ = gradient_coef[0] if problem.y_ndim == 1 else gradient_coef
         return self

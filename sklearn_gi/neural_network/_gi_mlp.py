@@ -3,6 +3,7 @@
 import contextlib
 import copy
 import math
+import threading
 import warnings
 from numbers import Integral, Real
 
@@ -17,13 +18,17 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ..utils._validation import (
     check_feature_jacobian,
+    check_finite_output,
+    check_finite_scale,
     check_gradient_inputs,
     check_positive_sample_weight,
+    named_input_errors,
+    no_half_fitted_model,
 )
 from ._device import resolve_device
 from ._modules import ACTIVATIONS, MLPModule
 from ._sobolev_loss import chain_feature_jacobian, model_jacobian
-from ._sobolev_net import SobolevData, SobolevNet
+from ._sobolev_net import DivergenceGuard, SobolevData, SobolevNet
 
 # L-BFGS iterations per skorch epoch: convergence checks, early stopping and
 # callbacks run between blocks of this many iterations.
@@ -38,18 +43,47 @@ PREDICT_CHUNK_ROWS = 65536
 SMALL_MODEL_WORK = 1_000_000
 
 
+# torch's intra-op thread count is process-global. Blocks that need a count
+# share it: any number of blocks wanting the same count run together, a block
+# wanting another count waits until they are all done, and the last one out
+# restores the count found by the first one in (fits in threads used to race:
+# one restored the count while another was still training). A thread already inside a
+# block (nested fits or predictions) keeps the count it has.
+_THREADS_CONDITION = threading.Condition()
+_THREADS_STATE = {"count": None, "users": 0, "previous": None}
+_THREADS_LOCAL = threading.local()
+_TORCH_RNG_LOCK = threading.Lock()
+
+
 @contextlib.contextmanager
 def _torch_threads(n_threads):
-    """Use ``n_threads`` torch CPU threads inside the block (None: leave as is)."""
-    if n_threads is None or n_threads == torch.get_num_threads():
+    """Use ``n_threads`` torch CPU threads inside the block (None: leave as is); thread-safe."""
+    if n_threads is None or getattr(_THREADS_LOCAL, "depth", 0):
         yield
         return
-    previous = torch.get_num_threads()
-    torch.set_num_threads(n_threads)
+    state = _THREADS_STATE
+    with _THREADS_CONDITION:
+        while state["users"] and state["count"] != n_threads:
+            _THREADS_CONDITION.wait()
+        if not state["users"]:
+            state["previous"] = torch.get_num_threads()
+            state["count"] = n_threads
+        # with OpenMP the count is also per calling thread: each one sets its own
+        if torch.get_num_threads() != n_threads:
+            torch.set_num_threads(n_threads)
+        state["users"] += 1
+    _THREADS_LOCAL.depth = 1
     try:
         yield
     finally:
-        torch.set_num_threads(previous)
+        _THREADS_LOCAL.depth = 0
+        with _THREADS_CONDITION:
+            state["users"] -= 1
+            if not state["users"]:
+                if state["previous"] != torch.get_num_threads():
+                    torch.set_num_threads(state["previous"])
+                state["count"] = None
+                _THREADS_CONDITION.notify_all()
 
 
 class _HoldOut:
@@ -147,7 +181,9 @@ class GIMLPRegressor(MultiOutputMixin, RegressorMixin, BaseEstimator):
         torch CPU threads used while fitting and predicting. None: one thread
         for small models (rows per step times weights below 1e6), where more
         threads do not pay and oversubscribe shared cores, else torch's
-        setting. Ignored on CUDA.
+        setting. Ignored on CUDA. torch's count is process-global: fits and
+        predictions in several Python threads share it safely (those wanting
+        another count wait), and it is restored when the last one ends.
     callbacks : list of skorch callbacks or None, default=None
         Extra skorch callbacks for the net (copied at each fit), e.g.
         ``skorch.callbacks.LRScheduler``.
@@ -299,10 +335,26 @@ class GIMLPRegressor(MultiOutputMixin, RegressorMixin, BaseEstimator):
         Returns
         -------
         self : GIMLPRegressor
+
+        Raises
+        ------
+        ValueError
+            Before training, when the scale of ``X``, ``y`` or ``dYdX`` overflows
+            the working dtype (see :func:`sklearn_gi.utils.check_finite_scale`).
+        FloatingPointError
+            When training diverges: the training loss becomes non-finite, or
+            exceeds ``1e6 * max(first loss, 1)`` (losses are in standardized
+            units, where predicting the mean costs about 1). The estimator is
+            then left unfitted; lower ``learning_rate_init`` (Adam).
         """
-        X, y = validate_data(
-            self, X, y, dtype=[np.float64, np.float32], y_numeric=True, multi_output=True
-        )
+        with no_half_fitted_model(self):
+            return self._fit(X, y, dYdX, dZdX, sample_weight)
+
+    def _fit(self, X, y, dYdX, dZdX, sample_weight):
+        with named_input_errors():
+            X, y = validate_data(
+                self, X, y, dtype=[np.float64, np.float32], y_numeric=True, multi_output=True
+            )
         n, p = X.shape
         Y = y.reshape(n, -1).astype(X.dtype, copy=False)
         k = Y.shape[1]
@@ -314,6 +366,7 @@ class GIMLPRegressor(MultiOutputMixin, RegressorMixin, BaseEstimator):
             dYdX, dZdX, n_samples=n, n_model_features=p, n_outputs=k, y_ndim=y.ndim,
             feature_names=getattr(self, "feature_names_in_", None),
         )
+        check_finite_scale(X, Y, G, estimator=self)
         uses_gradients = G is not None and self.gradient_weight > 0
         if uses_gradients and self.activation == "relu":
             warnings.warn(
@@ -335,9 +388,11 @@ class GIMLPRegressor(MultiOutputMixin, RegressorMixin, BaseEstimator):
         self._y_ndim = y.ndim
 
         # Standardize; gradients become d(y/sy)/d(x/sx) = dYdX * sx / sy.
-        self.x_mean_, self.x_scale_ = _weighted_moments(X, weights)
-        self.y_mean_, self.y_scale_ = _weighted_moments(Y, weights)
-        data = self._training_data(X, Y, G, J)
+        with np.errstate(over="ignore", invalid="ignore"):
+            self.x_mean_, self.x_scale_ = _weighted_moments(X, weights)
+            self.y_mean_, self.y_scale_ = _weighted_moments(Y, weights)
+            data = self._training_data(X, Y, G, J)
+        self._check_standardized(data)
         if weights is not None:
             data.weights = torch.as_tensor(weights, device=self.device_, dtype=data.X.dtype)
 
@@ -348,7 +403,8 @@ class GIMLPRegressor(MultiOutputMixin, RegressorMixin, BaseEstimator):
             order = random_state.permutation(n)
             train_split = _HoldOut(np.sort(order[n_valid:]), np.sort(order[:n_valid]))
 
-        with torch.random.fork_rng(devices=[]):
+        # the initialisation draws from torch's global generator: one fit at a time
+        with _TORCH_RNG_LOCK, torch.random.fork_rng(devices=[]):
             torch.manual_seed(int(init_seed))
             module = MLPModule(p, hidden, k, self.activation)
             _glorot_init(module, self.activation)
@@ -367,6 +423,24 @@ class GIMLPRegressor(MultiOutputMixin, RegressorMixin, BaseEstimator):
         # also pin CUDA tensors into pickles.
         dict(self.net_.callbacks_)["stopping"].best_model_weights_ = None
         return self
+
+    def _check_standardized(self, data):
+        """The standardized training tensors must be finite in the working dtype."""
+        moments = (self.x_mean_, self.x_scale_, self.y_mean_, self.y_scale_)
+        if not all(np.all(np.isfinite(m)) for m in moments):
+            raise ValueError(
+                "GIMLPRegressor: the means or standard deviations of X or y overflow "
+                f"{_numpy_dtype(data.X).name}; rescale X and y."
+            )
+        for name, tensor in (("X", data.X), ("y", data.y), ("dYdX", data.gradients),
+                             ("dZdX", data.feature_jacobian)):
+            if tensor is not None and not bool(torch.isfinite(tensor).all()):
+                hint = (" (dYdX is scaled by std(X) / std(y): an input much wider than the "
+                        "target spread overflows)") if name == "dYdX" else ""
+                raise ValueError(
+                    f"GIMLPRegressor: standardized {name} overflows {_numpy_dtype(data.X).name}"
+                    f"{hint}; rescale X, y and dYdX."
+                )
 
     def _hidden_sizes(self):
         sizes = self.hidden_layer_sizes
@@ -446,7 +520,10 @@ class GIMLPRegressor(MultiOutputMixin, RegressorMixin, BaseEstimator):
         )
         extra = copy.deepcopy(self.callbacks) if self.callbacks else []
         # Scoring-like user callbacks first: EarlyStopping ends the last epoch.
-        callbacks = [*extra, ("stopping", stopping)]
+        guard = DivergenceGuard(
+            learning_rate=lr if self.solver == "adam" else None, solver=self.solver
+        )
+        callbacks = [*extra, ("divergence", guard), ("stopping", stopping)]
         return SobolevNet(
             module,
             gradient_weight=self.gradient_weight if uses_gradients else 0.0,
@@ -508,7 +585,8 @@ class GIMLPRegressor(MultiOutputMixin, RegressorMixin, BaseEstimator):
     def _standardized_tensor(self, X):
         module = self.net_.module_
         dtype = next(module.parameters()).dtype
-        Xs = (X - self.x_mean_) / self.x_scale_
+        with np.errstate(over="ignore", invalid="ignore"):
+            Xs = (X - self.x_mean_) / self.x_scale_
         return torch.as_tensor(Xs, dtype=dtype, device=self._module_device())
 
     def predict(self, X):
@@ -533,6 +611,7 @@ class GIMLPRegressor(MultiOutputMixin, RegressorMixin, BaseEstimator):
             out = [module(chunk) for chunk in torch.split(Xt, PREDICT_CHUNK_ROWS)]
         out = torch.cat(out).cpu().numpy() if out else np.zeros((0, self.n_outputs_))
         pred = (out * self.y_scale_ + self.y_mean_).astype(_numpy_dtype(Xt))
+        check_finite_output(pred, method="predict", estimator=self)
         return pred[:, 0] if self._y_ndim == 1 else pred
 
     def predict_gradient(self, X, dZdX=None):
@@ -574,7 +653,8 @@ class GIMLPRegressor(MultiOutputMixin, RegressorMixin, BaseEstimator):
         grad = jac * (self.y_scale_[:, None] / self.x_scale_[None, :])
         if J is not None:
             grad = chain_feature_jacobian(grad, J)
-        grad = grad.astype(dtype, copy=False)
+        grad = check_finite_output(grad.astype(dtype, copy=False), method="predict_gradient",
+                                   estimator=self)
         return grad[:, 0, :] if self._y_ndim == 1 else grad
 
 

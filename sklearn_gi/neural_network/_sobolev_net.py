@@ -7,6 +7,8 @@ as tensors on the training device, batches are tensor slices (no copy at all
 for a full batch), and the per-epoch bookkeeping is one cheap callback.
 """
 
+import math
+
 import torch
 from skorch import NeuralNet
 from skorch.callbacks import Callback, EpochTimer, PrintLog
@@ -116,6 +118,56 @@ class EpochLoss(Callback):
         if self.trend_window:
             recent = net.history[-self.trend_window :, "train_loss"]
             net.history.record("train_loss_trend", sum(recent) / len(recent))
+
+
+class DivergenceGuard(Callback):
+    """Stop training with a ``FloatingPointError`` when the training loss diverges.
+
+    The rule: after a training step, the batch loss must be finite and at most
+    ``factor * max(first loss, 1)``, the first loss being that of the first
+    step. Losses are in standardized units, where predicting the mean costs
+    about 1, so a loss a million times the start is never progress: it is a
+    step size far too large for the problem (Adam's learning rate) or inputs
+    whose scale the optimizer cannot handle.
+
+    Parameters
+    ----------
+    factor : float, default=1e6
+    learning_rate : float or None
+        Named in the message (Adam); None for L-BFGS, whose line search sets the steps.
+    solver : str, default="adam"
+    """
+
+    def __init__(self, factor=1e6, learning_rate=None, solver="adam"):
+        self.factor = factor
+        self.learning_rate = learning_rate
+        self.solver = solver
+
+    def on_train_begin(self, net, **kwargs):
+        self.first_loss_ = None
+
+    def on_batch_end(self, net, batch=None, training=False, loss=None, **kwargs):
+        if not training or loss is None:
+            return
+        value = float(loss.detach()) if hasattr(loss, "detach") else float(loss)
+        if self.first_loss_ is None and math.isfinite(value):
+            self.first_loss_ = value
+        reference = max(self.first_loss_ or 0.0, 1.0)
+        if math.isfinite(value) and value <= self.factor * reference:
+            return
+        epoch = len(net.history)
+        if self.learning_rate is not None:
+            cause = (f"the learning rate (learning_rate_init={self.learning_rate:g}) is likely "
+                     "too large: lower it")
+        else:
+            cause = (f"the {self.solver} steps diverged: check the scale of X, y and dYdX, or "
+                     "use solver='adam' with a small learning_rate_init")
+        raise FloatingPointError(
+            f"GIMLPRegressor training diverged at epoch {epoch}: the training loss became "
+            f"{value:.3g} (first loss {self.first_loss_ if self.first_loss_ is not None else value:.3g};"
+            f" the limit is {self.factor:g} x max(first loss, 1), in standardized units). "
+            f"{cause[0].upper()}{cause[1:]}."
+        )
 
 
 class _LastStepAccumulator:

@@ -14,7 +14,7 @@ from sklearn.utils.validation import _get_feature_names, _num_samples, check_is_
 
 from ..preprocessing._jacobian_types import Jacobian, chunk_slices
 from ..preprocessing._jacobians import check_known_jacobian, jacobian_of
-from ..utils._validation import check_gradient_inputs
+from ..utils._validation import check_finite_scale, check_gradient_inputs, named_input_errors
 
 
 def _final_estimator_has(attr):
@@ -133,10 +133,12 @@ class GIPipeline(Pipeline):
         -------
         self : GIPipeline
         """
+        _check_raw_scale(X, y, None, self)
         if dYdX is None:
             if dZdX is not None:
                 raise ValueError("dZdX was given without dYdX: pass dYdX as well.")
-            return super().fit(X, y, **params)
+            with named_input_errors():
+                return super().fit(X, y, **params)
         self._validate_steps()
         if self.transform_input is not None:
             raise ValueError(
@@ -160,19 +162,24 @@ class GIPipeline(Pipeline):
             check_known_jacobian(step)  # before fitting anything
 
         n = _num_samples(X)
+        if len(np.shape(X)) != 2:
+            raise ValueError(f"X must be 2-D (n_samples, n_inputs) to fit with dYdX, got shape "
+                             f"{np.shape(X)}.")
         y_array = np.asarray(y)
         k = 1 if y_array.ndim == 1 else y_array.shape[1]
         G, J, _ = check_gradient_inputs(
             dYdX, dZdX, n_samples=n, n_model_features=np.shape(X)[1], n_outputs=k,
             y_ndim=y_array.ndim, feature_names=_get_feature_names(X),
         )
+        _check_raw_scale(None, None, G, self)
         J = None if J is None else Jacobian.from_array(J)
 
         step_params = self._step_fit_params(params)
         Xt = X
         for name, step in head:
             X_in = Xt
-            Xt = step.fit_transform(X_in, y, **step_params.get(name, {}).get("fit_transform", {}))
+            with named_input_errors(f"X (at step {name!r})"):
+                Xt = step.fit_transform(X_in, y, **step_params.get(name, {}).get("fit_transform", {}))
             step_jacobian = jacobian_of(step, X_in)
             J = step_jacobian if J is None else J.then(step_jacobian)
 
@@ -295,3 +302,18 @@ def make_gi_pipeline(*steps, memory=None, transform_input=None, verbose=False,
     """
     return GIPipeline(_name_estimators(steps), memory=memory, transform_input=transform_input,
                       verbose=verbose, gradient_mode=gradient_mode)
+
+
+def _check_raw_scale(X, y, G, pipeline):
+    """:func:`~sklearn_gi.utils.check_finite_scale` on the raw inputs (numeric ones only):
+    a transformer such as StandardScaler would otherwise turn an overflowing column into
+    zeros silently."""
+    try:
+        X = None if X is None else np.asarray(X)
+        y = None if y is None else np.asarray(y)
+    except Exception:  # ragged or exotic input: the steps validate it
+        return
+    # infinities are left to the steps (an imputer may handle them)
+    X = np.where(np.isfinite(X), X, np.nan) if X is not None and X.dtype.kind in "biuf" else None
+    y = np.where(np.isfinite(y), y, np.nan) if y is not None and y.dtype.kind in "biuf" else None
+    check_finite_scale(X, y, G, dtype=np.float64, estimator=pipeline)

@@ -2,8 +2,14 @@
 
 from ._validation import (
     check_feature_jacobian,
+    check_finite_scale,
     check_gradient_targets,
     expected_gradient_shape,
 )
 
-__all__ = ["check_gradient_targets", "check_feature_jacobian", "expected_gradient_shape"]
+__all__ = [
+    "check_gradient_targets",
+    "check_feature_jacobian",
+    "check_finite_scale",
+    "expected_gradient_shape",
+]

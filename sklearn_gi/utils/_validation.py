@@ -11,7 +11,12 @@ import numbers
 import numpy as np
 from sklearn.utils.validation import _check_sample_weight, _get_feature_names, check_array
 
-__all__ = ["check_gradient_targets", "check_feature_jacobian", "expected_gradient_shape"]
+__all__ = [
+    "check_gradient_targets",
+    "check_feature_jacobian",
+    "check_finite_scale",
+    "expected_gradient_shape",
+]
 
 
 def expected_gradient_shape(n_samples, n_outputs, n_features, y_ndim):
@@ -274,3 +279,104 @@ def no_half_fitted_model(estimator):
             if name not in params and (fitted or name not in before):
                 delattr(estimator, name)
         raise
+
+
+def check_finite_scale(X, y=None, dYdX=None, *, dtype=None, estimator=None):
+    """Reject inputs whose scale overflows the working floating dtype, before any heavy work.
+
+    Every GI estimator squares its inputs somewhere: the standardization
+    (variances), the normal equations (``X^T X``, ``X^T y``, the gradient
+    terms), the kernel matrices (squared distances) and the losses (squared
+    errors). For each array ``A`` of ``X``, ``y`` and ``dYdX`` (NaN entries
+    ignored), with ``s = max |A|``, ``n`` its rows and ``w`` its other
+    entries per row, the rule is
+
+        ``(2 s)^2 * n * w <= finfo(dtype).max``
+
+    i.e. a sum of squares of centred values (a centred value is at most
+    ``2 s``) cannot overflow. In float64 this allows ``s`` up to about
+    ``1e153 / sqrt(n w)``, far beyond any physical data; in float32 about
+    ``1e19 / sqrt(n w)``.
+
+    Parameters
+    ----------
+    X, y, dYdX : array-like or None
+        Validated arrays (finite except NaN partials in ``dYdX``).
+    dtype : numpy dtype, default=None
+        The working dtype; None uses that of ``X``.
+    estimator : estimator, default=None
+        Named in the message.
+
+    Raises
+    ------
+    ValueError
+        Naming the array, its largest magnitude and the dtype, with a hint to rescale.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_gi.utils import check_finite_scale
+    >>> check_finite_scale(np.ones((3, 2)), np.r_[1.0, 2.0, 1e300])
+    Traceback (most recent call last):
+        ...
+    ValueError: y has values up to 1e+300 in magnitude: ...
+    """
+    dtype = np.dtype(np.asarray(X).dtype if dtype is None else dtype)
+    if dtype.kind != "f":
+        dtype = np.dtype(np.float64)
+    log_max = np.log(np.finfo(dtype).max)
+    who = f"{type(estimator).__name__}: " if estimator is not None else ""
+    for name, array in (("X", X), ("y", y), ("dYdX", dYdX)):
+        if array is None:
+            continue
+        A = np.asarray(array)
+        if A.size == 0 or A.dtype.kind not in "biuf":
+            continue
+        with np.errstate(invalid="ignore"):
+            s = float(np.nanmax(np.abs(A))) if not np.all(np.isnan(A)) else 0.0
+        if not np.isfinite(s):
+            raise ValueError(f"{who}{name} contains infinity or a value too large for {dtype}.")
+        if s == 0:
+            continue
+        n = A.shape[0] if A.ndim else 1
+        w = max(1, A.size // max(n, 1))
+        if 2 * np.log(2 * s) + np.log(n) + np.log(w) > log_max:
+            limit = np.exp((log_max - np.log(n) - np.log(w)) / 2) / 2
+            raise ValueError(
+                f"{who}{name} has values up to {s:.3g} in magnitude: their squares (in "
+                f"standardization, normal equations, kernel matrices and losses) overflow "
+                f"{dtype.name} (max {np.finfo(dtype).max:.3g}) over {n} samples. Rescale {name} "
+                f"(with these shapes its magnitude must stay below {limit:.3g}), e.g. divide it "
+                "by a typical scale, or change its units."
+            )
+
+
+def check_finite_output(values, *, method, estimator=None):
+    """Raise a ``ValueError`` when a prediction of finite input is not finite (overflow).
+
+    Used by ``predict`` and ``predict_gradient``: an input far outside the
+    scale of the training data can overflow the model's arithmetic, and a
+    NaN or infinite prediction must never be returned silently.
+    """
+    values = np.asarray(values)
+    if values.dtype.kind == "f" and not np.all(np.isfinite(values)):
+        who = type(estimator).__name__ if estimator is not None else "the model"
+        raise ValueError(
+            f"{method} of {who} overflowed to non-finite values: X is too far outside the "
+            "scale of the training data for the model's arithmetic. Rescale X (as the "
+            "training data were) or check it for outliers."
+        )
+    return values
+
+
+@contextlib.contextmanager
+def named_input_errors(names="X or y"):
+    """Re-raise scikit-learn's validation errors that do not say which input failed (e.g.
+    "could not convert string to float") as a ``ValueError`` naming ``names``."""
+    try:
+        yield
+    except ValueError as exc:
+        message = str(exc)
+        if any(word in message for word in ("X", "y ", "y,", "dYdX", "sample", "feature")):
+            raise
+        raise ValueError(f"{names} is invalid: {message}") from exc

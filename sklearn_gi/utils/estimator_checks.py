@@ -20,16 +20,22 @@ from sklearn import config_context
 from sklearn.base import clone
 from sklearn.model_selection import KFold, cross_validate
 from sklearn.preprocessing import StandardScaler
+from sklearn.utils.validation import has_fit_parameter
 
 __all__ = [
     "GI_CHECKS",
     "check_chain_rule",
+    "check_column_permutation",
     "check_fitted_pickle",
     "check_fold_slicing",
     "check_gi_estimator",
     "check_gradient_shapes",
     "check_gradients_are_used",
     "check_named_gradients_are_aligned",
+    "check_nan_partial_drops_equation",
+    "check_row_permutation",
+    "check_sample_weight_equals_duplication",
+    "invariance_tolerance",
     "parametrize_with_gi_checks",
 ]
 
@@ -144,6 +150,159 @@ def check_named_gradients_are_aligned(estimator):
         raise AssertionError("a dYdX with a column X does not have was accepted")
 
 
+# ------------------------------------------------------------ invariances
+#: Relative tolerance of the invariance checks for exact (closed-form or
+#: deterministically optimised) estimators: they agree up to rounding.
+EXACT_RTOL = 1e-6
+#: ... and for estimators trained by an iterative, non-convex optimizer (those
+#: with a ``max_iter`` parameter, e.g. networks): a permutation changes the
+#: initial weights and the summation order, so only the trained function, not
+#: the weights, is invariant, to within this fraction of the targets' scale.
+ITERATIVE_RTOL = 0.1
+
+
+def invariance_tolerance(estimator):
+    """Relative tolerance of the invariance checks for ``estimator``.
+
+    :data:`EXACT_RTOL` for estimators whose fit is a closed form or a
+    deterministic convex optimum, :data:`ITERATIVE_RTOL` for those with a
+    ``max_iter`` parameter (anywhere in a meta-estimator): iterative training
+    is invariant only approximately.
+    """
+    params = estimator.get_params(deep=True)
+    iterative = any(name == "max_iter" or name.endswith("__max_iter") for name in params)
+    return ITERATIVE_RTOL if iterative else EXACT_RTOL
+
+
+def _assert_same(actual, expected, estimator, what):
+    rtol = invariance_tolerance(estimator)
+    actual, expected = np.asarray(actual), np.asarray(expected)
+    scale = max(1.0, float(np.max(np.abs(expected)))) if expected.size else 1.0
+    np.testing.assert_allclose(actual, expected, rtol=rtol, atol=rtol * scale,
+                               err_msg=f"{type(estimator).__name__}: {what}")
+
+
+def _fixed_hyperparameters(estimator):
+    """``estimator`` with hyperparameter optimization off (``optimizer=None`` wherever it is a
+    parameter): adding or removing equations changes a marginal likelihood, not a fixed kernel's
+    solution."""
+    estimator = clone(estimator)
+    names = [name for name in estimator.get_params(deep=True)
+             if name == "optimizer" or name.endswith("__optimizer")]
+    return estimator.set_params(**{name: None for name in names})
+
+
+def check_column_permutation(estimator):
+    """Permuting the columns of ``X`` together with the last axis of ``dYdX`` permutes the
+    model: the same predictions, gradients permuted alike (and ``coef_``, when present).
+
+    Exact up to rounding for closed-form models; within :func:`invariance_tolerance` for
+    iterative ones, evaluated at the training points.
+    """
+    X, y, G = _data(n=12)
+    X_new = _data(n=8, seed=1)[0]
+    perm = np.array([2, 0, 1])
+    plain = clone(estimator).fit(X, y, dYdX=G)
+    permuted = clone(estimator).fit(X[:, perm], y, dYdX=G[:, perm])
+    points = X if invariance_tolerance(estimator) > EXACT_RTOL else np.vstack([X, X_new])
+    _assert_same(permuted.predict(points[:, perm]), plain.predict(points), estimator,
+                 "predictions change when the columns are permuted")
+    _assert_same(permuted.predict_gradient(points[:, perm]),
+                 plain.predict_gradient(points)[..., perm], estimator,
+                 "gradients are not permuted with the columns")
+    if hasattr(plain, "coef_"):
+        _assert_same(permuted.coef_, np.asarray(plain.coef_)[..., perm], estimator,
+                     "coef_ is not permuted with the columns")
+
+
+def check_row_permutation(estimator):
+    """Permuting the rows of ``X``, ``y`` and ``dYdX`` together changes nothing.
+
+    Exact up to rounding for closed-form models; within :func:`invariance_tolerance` for
+    iterative ones (the summation order changes).
+    """
+    X, y, G = _data(n=12)
+    X_new = _data(n=8, seed=1)[0]
+    perm = np.random.default_rng(0).permutation(len(X))
+    plain = clone(estimator).fit(X, y, dYdX=G)
+    permuted = clone(estimator).fit(X[perm], y[perm], dYdX=G[perm])
+    points = X if invariance_tolerance(estimator) > EXACT_RTOL else np.vstack([X, X_new])
+    _assert_same(permuted.predict(points), plain.predict(points), estimator,
+                 "predictions change when the rows are permuted")
+    _assert_same(permuted.predict_gradient(points), plain.predict_gradient(points), estimator,
+                 "gradients change when the rows are permuted")
+
+
+def check_nan_partial_drops_equation(estimator):
+    """A NaN partial derivative drops that one equation from the fit.
+
+    Two exact forms, valid for any estimator whose fit minimises a loss over its
+    equations (hyperparameter optimization is switched off, see below):
+
+    1. ``dYdX`` entirely NaN equals ``dYdX=None``: no gradient equation is left.
+    2. Self-consistency: let ``A`` be fitted with some partials NaN. Fill those
+       partials with ``A``'s own predicted partials and refit: ``B``. The filled
+       equations have zero residual at ``A``, so ``A`` also minimises ``B``'s loss,
+       and ``B`` equals ``A`` (when the minimiser is unique). Were the NaN partials
+       not dropped (e.g. read as 0), ``A`` would not be a fixed point. For a
+       two-stage model with a separate gradient model (``gradient_coef_``, as in
+       RidgeGradient), that model's partials are the ones filled in.
+
+    Kernels with an ``optimizer`` parameter are fitted with ``optimizer=None``: the
+    marginal likelihood, unlike a fixed kernel's solution, changes with the number of
+    equations. Networks (non-convex) agree within :func:`invariance_tolerance`.
+    """
+    estimator = _fixed_hyperparameters(estimator)
+    X, y, G = _data(n=12)
+    X_new = _data(n=8, seed=1)[0]
+    points = X if invariance_tolerance(estimator) > EXACT_RTOL else np.vstack([X, X_new])
+    none = clone(estimator).fit(X, y)
+    all_nan = clone(estimator).fit(X, y, dYdX=np.full_like(G, np.nan))
+    _assert_same(all_nan.predict(points), none.predict(points), estimator,
+                 "an all-NaN dYdX does not give the value-only fit")
+    _assert_same(all_nan.predict_gradient(points), none.predict_gradient(points), estimator,
+                 "an all-NaN dYdX does not give the value-only gradients")
+
+    unknown = [(0, 0), (5, 2), (5, 1), (9, 1)]
+    rows, cols = np.array(unknown).T
+    G_nan = G.copy()
+    G_nan[rows, cols] = np.nan
+    A = clone(estimator).fit(X, y, dYdX=G_nan)
+    if hasattr(A, "gradient_coef_"):
+        own = np.broadcast_to(np.asarray(A.gradient_coef_), G.shape)
+    else:
+        own = np.asarray(A.predict_gradient(X))
+    G_filled = G.copy()
+    G_filled[rows, cols] = own[rows, cols]
+    B = clone(estimator).fit(X, y, dYdX=G_filled)
+    _assert_same(B.predict(points), A.predict(points), estimator,
+                 "filling NaN partials with the model's own partials changes the fit: the NaN "
+                 "equations were not dropped")
+    _assert_same(B.predict_gradient(points), A.predict_gradient(points), estimator,
+                 "filling NaN partials with the model's own partials changes the gradients")
+
+
+def check_sample_weight_equals_duplication(estimator):
+    """``sample_weight`` 2 on a row equals that row (value and gradient) duplicated, and
+    weight 0 equals the row removed. Only for estimators whose ``fit`` takes
+    ``sample_weight``; skipped (passes) for the others."""
+    if not has_fit_parameter(estimator, "sample_weight"):
+        return
+    X, y, G = _data(n=12)
+    X_new = _data(n=8, seed=1)[0]
+    points = X if invariance_tolerance(estimator) > EXACT_RTOL else np.vstack([X, X_new])
+    weights = np.ones(len(X))
+    weights[[1, 6]] = 2.0
+    weights[4] = 0.0
+    weighted = clone(estimator).fit(X, y, dYdX=G, sample_weight=weights)
+    rows = np.r_[[i for i in range(len(X)) if i != 4], 1, 6]
+    duplicated = clone(estimator).fit(X[rows], y[rows], dYdX=G[rows])
+    _assert_same(weighted.predict(points), duplicated.predict(points), estimator,
+                 "weight 2 differs from a duplicated row (or weight 0 from a removed one)")
+    _assert_same(weighted.predict_gradient(points), duplicated.predict_gradient(points), estimator,
+                 "weight 2 differs from a duplicated row in the gradients")
+
+
 GI_CHECKS = (
     check_gradient_shapes,
     check_named_gradients_are_aligned,
@@ -151,6 +310,10 @@ GI_CHECKS = (
     check_fold_slicing,
     check_chain_rule,
     check_fitted_pickle,
+    check_column_permutation,
+    check_row_permutation,
+    check_nan_partial_drops_equation,
+    check_sample_weight_equals_duplication,
 )
 
 
