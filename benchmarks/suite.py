@@ -521,14 +521,20 @@ def plot(table, parity, out_dir, prefix="suite"):
                     ax.plot(lims, lims, "k-", lw=0.5)
                     ax.set_xlim(lims)
                     ax.set_ylim(lims[0] - 0.1 * np.ptp(lims), lims[1] + 0.1 * np.ptp(lims))
-                ax.set_xticks([])
-                ax.set_yticks([])
+                    # every panel of a row spans the same true range: label its two ends
+                    ax.set_xticks(lims, [f"{v:.3g}" for v in lims], fontsize=6)
+                    ax.set_yticks(lims, [f"{v:.3g}" for v in lims] if j == 0 else [], fontsize=6)
+                else:
+                    ax.set_xticks([])
+                    ax.set_yticks([])
                 if i == 0:
                     ax.set_title(model, fontsize=7)
                 if j == 0:
-                    ax.set_ylabel(problem, fontsize=7)
+                    ax.set_ylabel(f"{problem}\npredicted", fontsize=7)
+                if i == len(problems) - 1:
+                    ax.set_xlabel("true value", fontsize=7)
         fig.suptitle(f"parity: prediction (vertical) against truth (horizontal) on test points, "
-                     f"n={largest_n}, first seed; black line = exact; axes span the true range",
+                     f"n={largest_n}, first seed\nblack line = exact; ticks at the ends of the true range",
                      fontsize=9)
         fig.tight_layout()
         paths.append(out_dir / f"{prefix}_parity.png")
