@@ -536,7 +536,8 @@ def plot(table, parity, out_dir, prefix="suite"):
         fig.suptitle(f"parity: prediction (vertical) against truth (horizontal) on test points, "
                      f"n={largest_n}, first seed\nblack line = exact; ticks at the ends of the true range",
                      fontsize=9)
-        fig.tight_layout()
+        # leave room for the two-line title above the panel titles
+        fig.tight_layout(rect=(0, 0, 1, 1 - 0.5 / (1.9 * len(problems) + 0.8)))
         paths.append(out_dir / f"{prefix}_parity.png")
         fig.savefig(paths[-1], dpi=90)
         plt.close(fig)
