@@ -429,11 +429,7 @@ class GIGaussianProcessRegressor(MultiOutputMixin, RegressorMixin, BaseEstimator
             K, _ = self._training_covariance(self.kernel_.clone_with_theta(theta))
             quadratic, count = 0.0, 0
             for group in system.groups:
-                # the factorisation overwrites its input: copy K unless this is its only use
-                if group.rows is not None:
-                    Kg = group.select(K)
-                else:
-                    Kg = K if len(system.groups) == 1 else K.copy()
+                Kg = group.select_to_overwrite(K, shared=len(system.groups) > 1)
                 try:
                     L = _cholesky_in_place(Kg)
                 except (linalg.LinAlgError, ValueError):
@@ -484,8 +480,7 @@ class GIGaussianProcessRegressor(MultiOutputMixin, RegressorMixin, BaseEstimator
         single = len(system.groups) == 1 and system.groups[0].rows is None
         A = None if single or not eval_gradient else np.zeros_like(K)
         for group in system.groups:
-            # the factorisation overwrites its input: only the last user may own K
-            Kg = K if single else (K.copy() if group.rows is None else group.select(K))
+            Kg = group.select_to_overwrite(K, shared=len(system.groups) > 1)
             if not np.all(np.isfinite(np.diag(Kg))):
                 return (-np.inf, np.zeros_like(theta)) if eval_gradient else -np.inf
             try:
@@ -562,10 +557,7 @@ class GIGaussianProcessRegressor(MultiOutputMixin, RegressorMixin, BaseEstimator
             t = group.targets(system.targets)
             a = linalg.cho_solve((L, True), t, check_finite=False)
             lml += _log_likelihood(t, a, L)
-            if group.rows is None:
-                dual[:, group.outputs] = a
-            else:
-                dual[np.ix_(group.rows, group.outputs)] = a
+            group.put(dual, a)
             group.factor = L
         if self.jitter_ > 0:
             warnings.warn(

@@ -25,6 +25,23 @@ class ObservationGroup:
     def select(self, K):
         return K if self.rows is None else K[np.ix_(self.rows, self.rows)]
 
+    def select_to_overwrite(self, K, shared):
+        """This group's block of ``K`` in an array a factorisation may overwrite.
+
+        ``shared``: other groups still need ``K``, so a full block must be a copy
+        (a selection of rows always is one).
+        """
+        if self.rows is not None:
+            return self.select(K)
+        return K.copy() if shared else K
+
+    def put(self, dual, values):
+        """Write this group's ``values`` (known rows, its outputs) into the full ``dual``."""
+        if self.rows is None:
+            dual[:, self.outputs] = values
+        else:
+            dual[np.ix_(self.rows, self.outputs)] = values
+
     def targets(self, targets):
         t = targets[:, self.outputs]
         return t if self.rows is None else t[self.rows]

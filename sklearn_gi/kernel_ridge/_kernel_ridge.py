@@ -228,10 +228,7 @@ class GIKernelRidge(MultiOutputMixin, RegressorMixin, BaseEstimator):
                 coef[:, cols], solver = solve_normal_equations(A_reg, t[:, cols])
                 solvers.add(solver)
             coef *= root_w[:, None]
-            if group.rows is None:
-                dual[:, group.outputs] = coef
-            else:
-                dual[np.ix_(group.rows, group.outputs)] = coef
+            group.put(dual, coef)
         self.solver_ = "lstsq" if "lstsq" in solvers else "cholesky"
         self.dual_coef_ = dual[:, 0] if y.ndim == 1 else dual
         self.X_fit_ = X
