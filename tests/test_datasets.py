@@ -163,7 +163,7 @@ def test_wing_weight_formula_bounds_and_sweep_in_degrees():
 
 
 def test_wing_weight_matches_smt():
-    problems = pytest.importorskip("smt.problems", reason="smt is not installed (pip install .[peers])")
+    problems = pytest.importorskip("smt.problems", reason="smt is not installed (it is in the test extra)")
     smt_wing = problems.WingWeight()
     wing = get_problem("wing_weight")
     np.testing.assert_array_equal(smt_wing.xlimits, wing.bounds)

@@ -91,17 +91,36 @@ def test_overflowing_input_is_a_value_error(estimator, which):
     assert _fitted_attributes(model) == []
 
 
-@pytest.mark.parametrize("estimator", [e for e in ESTIMATORS if not hasattr(e, "steps")],
-                         ids=[i for i, e in zip(IDS, ESTIMATORS) if not hasattr(e, "steps")])
-def test_float32_scale_is_checked_in_float32(estimator):
+_FLOAT64_ONLY = (GIGaussianProcessRegressor, GIKernelRidge, GITransformedTargetRegressor)
+_NO_STEPS = [(i, e) for i, e in zip(IDS, ESTIMATORS) if not hasattr(e, "steps")]
+_IN_FLOAT32 = [(i, e) for i, e in _NO_STEPS if not isinstance(e, _FLOAT64_ONLY)]
+_IN_FLOAT64 = [(i, e) for i, e in _NO_STEPS if isinstance(e, _FLOAT64_ONLY)]
+
+
+def _float32_data_with_a_large_target():
     X, y, G = _data(n=10)
-    if isinstance(estimator, (GIGaussianProcessRegressor, GIKernelRidge, GITransformedTargetRegressor)):
-        pytest.skip("works in float64 whatever the input dtype (the target transformer: in float64)")
-    X = X.astype(np.float32)
-    y = y.astype(np.float32)
+    X, y, G = X.astype(np.float32), y.astype(np.float32), G.astype(np.float32)
     y[0] = 1e25  # fine in float64, its square overflows float32
+    return X, y, G
+
+
+@pytest.mark.parametrize("estimator", [e for _, e in _IN_FLOAT32], ids=[i for i, _ in _IN_FLOAT32])
+def test_float32_scale_is_checked_in_float32(estimator):
+    X, y, G = _float32_data_with_a_large_target()
     with pytest.raises(ValueError, match="overflow float32"):
-        clone(estimator).fit(X, y, G.astype(np.float32))
+        clone(estimator).fit(X, y, G)
+
+
+@pytest.mark.parametrize("estimator", [e for _, e in _IN_FLOAT64], ids=[i for i, _ in _IN_FLOAT64])
+def test_float64_estimators_take_the_same_float32_data(estimator):
+    # the kernel models (and the target transformer) compute in float64, where
+    # these values are safe: they fit, and predict finite values
+    X, y, G = _float32_data_with_a_large_target()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        model = clone(estimator).fit(X, y, G)
+    assert np.all(np.isfinite(model.predict(X)))
+    assert np.all(np.isfinite(model.predict_gradient(X)))
 
 
 @pytest.mark.parametrize("estimator", ESTIMATORS, ids=IDS)

@@ -316,7 +316,7 @@ class GIGaussianProcessRegressor(MultiOutputMixin, RegressorMixin, BaseEstimator
             X, y = validate_data(self, X, y, multi_output=True, y_numeric=True, dtype=np.float64)
         n, p = X.shape
         y_ndim = y.ndim
-        Y = y.reshape(n, -1)
+        Y = y.reshape(n, -1).astype(np.float64, copy=False)  # y keeps its dtype in validate_data
         k = Y.shape[1]
         G, J, n_inputs = check_gradient_inputs(
             dYdX, dZdX, n_samples=n, n_model_features=p, n_outputs=k, y_ndim=y_ndim,
