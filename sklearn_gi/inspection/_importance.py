@@ -84,6 +84,7 @@ def hsic_importance(
     n_permutations=1000,
     discrete_kernel="jitter",
     interactions=False,
+    groups=None,
     random_state=None,
 ):
     """Goal-oriented HSIC importance of each hyperparameter of a search.
@@ -149,6 +150,15 @@ def hsic_importance(
     interactions : bool, default=False
         Also one row per pair of hyperparameters (costs d (d - 1) / 2 more
         indices and their permutations).
+    groups : array-like of shape (n_candidates,), default=None
+        Group label of each configuration (e.g. the round of a multi-round
+        search). The permutation p-values then permute the goal indicator
+        within each group only: a test of independence of the hyperparameter
+        and the goal *given the group*, valid when the groups sample from
+        different spaces (a configuration of a later, narrowed round is more
+        likely to be good whatever the hyperparameter). The goal set and the
+        indices are those of all configurations pooled. Needs
+        ``pvalue="permutation"``.
     random_state : int, RandomState or None, default=None
         Jitter of integer and categorical values, and the permutations.
 
@@ -197,6 +207,15 @@ def hsic_importance(
         raise ValueError(f"score {score!r} is not in cv_results_ (score keys: {keys}).")
     if discrete_kernel not in _DISCRETE_KERNELS:
         raise ValueError(f"discrete_kernel must be one of {_DISCRETE_KERNELS}, got {discrete_kernel!r}.")
+    if groups is not None:
+        groups = np.asarray(groups)
+        if groups.shape != (len(results[score]),):
+            raise ValueError(
+                f"groups must have shape ({len(results[score])},) (one label per configuration), "
+                f"got {groups.shape}."
+            )
+        if pvalue != "permutation":
+            raise ValueError(f"groups needs pvalue='permutation', got pvalue={pvalue!r}.")
     names = [key[len("param_"):] for key in results if key.startswith("param_")]
     if not names:
         raise ValueError("cv_results_ has no 'param_*' entry: no hyperparameter to analyse.")
@@ -247,17 +266,24 @@ def hsic_importance(
                 x[active] = [levels.index(repr(v)) for v in values]
                 res = _target_from_gram(_dirac_gram(x[active], np.empty((len(y),) * 2)), y,
                                         quantile, statistic, pvalue, n_permutations,
-                                        permutation_rng)
+                                        permutation_rng, None if groups is None else groups[active])
                 theta = None
             else:
                 x[active] = _to_unit(values, kind, rng, jitter=discrete_kernel == "jitter")
                 res = hsic_indices(x[active][:, None], y, kind="target", statistic=statistic,
-                                   bandwidth=bandwidth, target_quantile=quantile, pvalue=pvalue,
+                                   bandwidth=bandwidth, target_quantile=quantile,
+                                   pvalue=pvalue if groups is None else None,
                                    n_permutations=n_permutations, random_state=permutation_rng)
                 res = dict(n_goal=res.n_goal, hsic=res.hsic[0], r2_hsic=res.r2_hsic[0],
                            pvalue=np.nan if res.pvalues is None else res.pvalues[0],
                            bandwidth=res.bandwidth[0])
                 theta = res["bandwidth"]
+                if groups is not None:
+                    m = len(y)
+                    K = _gaussian_gram(x[active], theta, np.empty((m, m)))
+                    res["pvalue"] = _target_from_gram(K, y, quantile, statistic, pvalue,
+                                                      n_permutations, permutation_rng,
+                                                      groups[active])["pvalue"]
             row.update(res)
             kernels[name] = (x, theta, kind)
         add(row)
@@ -279,7 +305,8 @@ def hsic_importance(
                     K = _gram(xa[rows], ta, np.empty((m, m)))
                     K *= _gram(xb[rows], tb, np.empty((m, m)))
                     row.update(_target_from_gram(K, y, quantile, statistic, pvalue,
-                                                 n_permutations, permutation_rng))
+                                                 n_permutations, permutation_rng,
+                                                 None if groups is None else groups[rows]))
                 add(row)
 
     arrays = {key: np.asarray(value) for key, value in table.items()}
@@ -295,11 +322,23 @@ def _gram(x, theta, out):
     return _dirac_gram(x, out) if theta is None else _gaussian_gram(x, theta, out)
 
 
-def _target_from_gram(K, y, quantile, statistic, pvalue, n_permutations, rng):
+def _group_permutations(rng, groups, n_permutations):
+    """Permutations of ``range(n)`` that move rows only within their group."""
+    n = len(groups)
+    perms = np.tile(np.arange(n), (n_permutations, 1))
+    members = [np.flatnonzero(groups == g) for g in np.unique(groups)]
+    for b in range(n_permutations):
+        for rows in members:
+            perms[b, rows] = rows[rng.permutation(len(rows))]
+    return perms
+
+
+def _target_from_gram(K, y, quantile, statistic, pvalue, n_permutations, rng, groups=None):
     """Target HSIC (Dirac kernel on the goal indicator) of one input Gram matrix ``K``.
 
     The same estimators and p-values as :func:`hsic_indices` (``kind="target"``), for
     kernels it does not build: the Dirac kernel on levels, and products of kernels.
+    With ``groups``, the goal indicator is permuted within each group only.
     """
     n = len(y)
     goal = y <= _goal_threshold(y, None, quantile)
@@ -309,8 +348,9 @@ def _target_from_gram(K, y, quantile, statistic, pvalue, n_permutations, rng):
     norm = _hsic(K, sk, K, sk, statistic) * _hsic(L, sl, L, sl, statistic)
     p = np.nan
     if pvalue == "permutation":
-        _, count = _target_counts(K, sk, goal, _draw_permutations(rng, n, n_permutations),
-                                  statistic)
+        perms = (_draw_permutations(rng, n, n_permutations) if groups is None
+                 else _group_permutations(rng, groups, n_permutations))
+        _, count = _target_counts(K, sk, goal, perms, statistic)
         p = (1.0 + count) / (n_permutations + 1.0)
     elif pvalue == "asymptotic":
         p = _gamma_pvalue(K.copy(), sk, _centred(L, sl, np.empty_like(L)), sl, hsic, statistic)
