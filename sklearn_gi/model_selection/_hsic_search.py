@@ -1,5 +1,6 @@
 """HSICSearchCV: rounds of random search, narrowed by goal-oriented HSIC after each."""
 
+import copy
 import re
 from collections import Counter
 from collections.abc import Mapping
@@ -142,9 +143,10 @@ class HSICSearchCV(BaseSearchCV):
     cv, n_jobs, refit, verbose, pre_dispatch, error_score, return_train_score :
         As in ``RandomizedSearchCV``.
     random_state : int, RandomState or None, default=None
-        Seeds the sampling of every round and the permutations. With the same
-        seed and nothing narrowed or fixed yet, the rounds draw the same
-        candidates as ``RandomizedSearchCV``.
+        Seeds the sampling of every round and the permutations (a separate
+        stream): with the same ``random_state``, round 0 draws the first
+        candidates of a ``RandomizedSearchCV``, and later rounds draw them too
+        as long as nothing is narrowed or fixed.
 
     Attributes
     ----------
@@ -252,7 +254,7 @@ class HSICSearchCV(BaseSearchCV):
     1    leaf_size       6          fixed
     2            p       6       narrowed
     >>> search.fixed_params_
-    {'leaf_size': 9}
+    {'leaf_size': 25}
 
     ``leaf_size`` only changes the speed of the neighbour search: found
     non-influential after rounds 0 and 1, it is fixed at the smallest value of
@@ -353,6 +355,9 @@ class HSICSearchCV(BaseSearchCV):
     # --------------------------------------------------------------- search
     def _run_search(self, evaluate_candidates, **kwargs):
         rng = check_random_state(self.random_state)
+        # the permutations get their own stream, so that the candidates are drawn as by
+        # RandomizedSearchCV with the same random_state (paired comparisons)
+        self._permutation_rng = np.random.RandomState(copy.deepcopy(rng).randint(2**31))
         original = dict(self.param_distributions)
         self._streak = {name: 0 for name in original}
         self._narrowed_names = set()
@@ -370,7 +375,7 @@ class HSICSearchCV(BaseSearchCV):
             self._rounds.extend([r] * len(candidates))
             space = self._decide(original, results, rng, last=r == len(budgets) - 1)
             self.distributions_.append(space)
-        del self._streak, self._narrowed_names
+        del self._streak, self._narrowed_names, self._permutation_rng
 
     def _sources(self, space, original):
         """Rule 4 of the Notes: where a round's candidates come from, in order."""
@@ -404,7 +409,7 @@ class HSICSearchCV(BaseSearchCV):
         table = hsic_importance(pooled, quantile=self.quantile, types=types,
                                 discrete_kernel="dirac", pvalue="permutation",
                                 n_permutations=self.n_permutations, groups=rounds,
-                                random_state=rng.randint(2**31))
+                                random_state=self._permutation_rng)
         scores = pooled["mean_test_score"]
         finite = np.isfinite(scores)
         order = np.argsort(-np.where(finite, scores, -np.inf), kind="stable")
