@@ -273,12 +273,15 @@ def test_hsic_search_quick_run_compares_at_equal_budget(tmp_path):
         summary = hsic_search.main(["--quick", "--tasks", "runge", "digits"])
     finally:
         _report.set_results_dir(_report.RESULTS)
+    # Optuna's TPE is a peer only where optuna is installed
+    methods = ["HSICSearchCV", "RandomizedSearchCV"] + (
+        ["OptunaTPE"] if hsic_search._optuna() is not None else [])
     assert [(r["task"], r["method"]) for r in summary] == [
-        ("runge", "HSICSearchCV"), ("runge", "RandomizedSearchCV"),
-        ("digits", "HSICSearchCV"), ("digits", "RandomizedSearchCV")]
-    for hsic, randomized in zip(summary[::2], summary[1::2]):
-        assert hsic["n_fits"] <= randomized["n_fits"] == 8 * 3  # the same budget, at most
+        (task, method) for task in ("runge", "digits") for method in methods]
+    # the same budget: every search spends its 8 candidates x 3 folds
+    assert all(r["n_fits"] == 8 * 3 for r in summary)
     assert all(r["test_error"] >= 0 and r["n_params"] > 0 for r in summary)
     text = (tmp_path / "hsic_search.md").read_text()
     assert "Machine:" in text and "| task | method | seeds |" in text
-    assert len((tmp_path / "hsic_search_runs.csv").read_text().splitlines()) == 5
+    assert len((tmp_path / "hsic_search_runs.csv").read_text().splitlines()) == 1 + 2 * len(methods)
+    assert ("OptunaTPE" in text) == (len(methods) == 3)
