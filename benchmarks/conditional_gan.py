@@ -79,14 +79,20 @@ def run(problems, n_train, seeds, *, n_test=30, n_draws=200, n_jobs=1, gan_param
     gan_params = gan_params or {}
     tasks = [(name, seed) for name in problems for seed in seeds]
     if n_jobs == 1:
-        results = [_one(name, seed, n_train, n_test, n_draws, gan_params) for name, seed in tasks]
+        results = (_one(name, seed, n_train, n_test, n_draws, gan_params) for name, seed in tasks)
     else:
         from joblib import Parallel, delayed
 
-        results = Parallel(n_jobs=n_jobs)(
+        results = Parallel(n_jobs=n_jobs, return_as="generator_unordered")(
             delayed(_one)(name, seed, n_train, n_test, n_draws, gan_params) for name, seed in tasks
         )
-    runs = [row for rows in results for row in rows]
+    runs = []
+    for rows in results:  # printed as they come, so that a long run shows its progress
+        for row in rows:
+            print(" ".join(f"{key}={value:.4g}" if isinstance(value, float) else f"{key}={value}"
+                           for key, value in row.items()), flush=True)
+        runs.extend(rows)
+    runs.sort(key=lambda r: (problems.index(r["problem"]), r["seed"], MODELS.index(r["model"])))
     summary = []
     for name in problems:
         medians = {}
