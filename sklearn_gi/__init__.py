@@ -26,8 +26,8 @@ _LAZY_NAMES = {
     "GIConditionalGAN": "generative",
 }
 _SUBMODULES = [
-    "compose", "datasets", "gaussian_process", "generative", "inspection", "io", "kernel_ridge", "linear_model",
-    "metrics", "model_selection", "neural_network", "pipeline", "preprocessing", "utils",
+    "compose", "datasets", "gaussian_process", "generative", "inspection", "io", "kernel_ridge",
+    "linear_model", "metrics", "model_selection", "neural_network", "pipeline", "preprocessing", "utils",
 ]
 
 __all__ = [*_LAZY_NAMES, *_SUBMODULES, "__version__"]

@@ -18,7 +18,7 @@ from sklearn_gi.generative import GIConditionalGAN
 from sklearn_gi.metrics import energy_distance, make_energy_scorer
 
 TINY = dict(generator_layers=(8,), discriminator_layers=(8,), latent_dim=2, max_iter=2,
-            predict_samples=16, gradient_draws=2, random_state=0)
+            predict_samples=16, mean_draws=2, random_state=0)
 
 
 @parametrize_with_checks([GIConditionalGAN(**TINY)])

@@ -17,7 +17,6 @@ from ..neural_network._device import resolve_device
 from ..neural_network._gi_mlp import _TORCH_RNG_LOCK, _torch_threads
 from ..neural_network._modules import ACTIVATIONS, MLPModule
 from ..neural_network._sobolev_loss import (
-    masked_squared_error,
     project_targets,
     random_unit_projections,
 )
@@ -65,12 +64,15 @@ class ConditionalGANNet(NeuralNet):
 
         discriminator: mean s(D(x, G(x, z))) + mean s(-D(x, y))
                        + penalty_weight / 2 * mean ||d D(x, y) / d y||^2
-        generator:     mean s(-D(x, G(x, z))) + gradient_weight * Sobolev term
+        generator:     mean s(-D(x, G(x, z))) + mean_weight * value term
+                       + gradient_weight * Sobolev term
 
     the non-saturating GAN loss with the R1 penalty on the runs (Mescheder,
     Geiger and Nowozin, 2018). The Sobolev term is the mean squared error
-    between ``d/dx mean_m G(x, z_m)`` (``gradient_draws`` latent draws) and the
-    pathwise derivatives, over their known partials.
+    between ``d/dx mean_m G(x, z_m)`` and the pathwise derivatives, over their
+    known partials, and the value term the
+    squared error between ``mean_m G(x, z_m)`` and ``y``; ``mean_draws``
+    latent draws per run, both debiased for the finite number of draws.
 
     Parameters
     ----------
@@ -84,7 +86,8 @@ class ConditionalGANNet(NeuralNet):
     n_critic : int, default=2
     penalty_weight : float, default=1.0
     gradient_weight : float, default=1.0
-    gradient_draws : int, default=8
+    mean_weight : float, default=1.0
+    mean_draws : int, default=8
     gradient_projections : int or None, default=None
     **kwargs
         Passed to ``skorch.NeuralNet`` (``optimizer``, ``lr``, ``max_epochs``,
@@ -101,7 +104,8 @@ class ConditionalGANNet(NeuralNet):
         n_critic=2,
         penalty_weight=1.0,
         gradient_weight=1.0,
-        gradient_draws=8,
+        mean_weight=1.0,
+        mean_draws=8,
         gradient_projections=None,
         **kwargs,
     ):
@@ -114,7 +118,8 @@ class ConditionalGANNet(NeuralNet):
         self.n_critic = n_critic
         self.penalty_weight = penalty_weight
         self.gradient_weight = gradient_weight
-        self.gradient_draws = gradient_draws
+        self.mean_weight = mean_weight
+        self.mean_draws = mean_draws
         self.gradient_projections = gradient_projections
         super().__init__(module, **kwargs)
 
@@ -169,30 +174,45 @@ class ConditionalGANNet(NeuralNet):
             loss = loss + 0.5 * self.penalty_weight * (grad**2).sum(dim=1).mean()
         return loss
 
-    def gradient_loss(self, data):
-        """Sobolev term: ``d/dx`` of the mean of ``gradient_draws`` generator draws vs ``dYdX``."""
+    def mean_losses(self, data):
+        """The terms on the conditional mean, from ``mean_draws`` latent draws per run.
+
+        Returns ``(value term, Sobolev term)`` (None when not used): the squared
+        errors of the mean of the draws against ``y`` and of its ``x``-Jacobian
+        against ``dYdX``, each debiased for the finite number of draws.
+        """
         X = data.X
         n, p = X.shape
-        m = self.gradient_draws
+        m = self.mean_draws
+        use_gradients = data.gradients is not None and self.gradient_weight > 0
+        if not use_gradients and not self.mean_weight:
+            return None, None
         inputs = torch.cat([X.repeat_interleave(m, dim=0), self._latent(n * m, like=X)], dim=1)
-        _, jac = self.module_.forward_with_jacobian(inputs)  # (n m, k, p + latent)
-        jac = jac[:, :, :p].reshape(n, m, -1, p).mean(dim=1)  # (n, k, p)
+        if use_gradients:
+            out, jac = self.module_.forward_with_jacobian(inputs)  # (n m, k, p + latent)
+        else:
+            out, jac = self.module_(inputs), None
+        value = _debiased_squared_error(out.reshape(n, m, -1), data.y) if self.mean_weight else None
+        if not use_gradients:
+            return value, None
+        jac = jac[:, :, :p].reshape(n, m, -1, p)  # (n, m, k, p)
         target, mask = data.gradients, data.mask
         if self.gradient_projections is not None:
-            v = random_unit_projections(n, self.gradient_projections, jac.shape[1],
+            v = random_unit_projections(n, self.gradient_projections, jac.shape[2],
                                         generator=self.generator_, device=X.device, dtype=X.dtype)
             target, mask = project_targets(v, target, mask)
-            jac = v @ jac
-        return masked_squared_error(jac, target, mask)
+            jac = v[:, None] @ jac  # (n, m, projections, p)
+        return value, _debiased_squared_error(jac, target, mask)
 
     def generator_loss(self, data):
-        """Adversarial generator loss plus ``gradient_weight`` times the Sobolev term."""
+        """Adversarial loss plus ``mean_weight`` and ``gradient_weight`` times the mean terms."""
         X = data.X
         fake = self.module_(torch.cat([X, self._latent(len(X), like=X)], dim=1))
         loss = softplus(-self.critic_(torch.cat([X, fake], dim=1))).mean()
-        sobolev = None
-        if data.gradients is not None and self.gradient_weight > 0:
-            sobolev = self.gradient_loss(data)
+        value, sobolev = self.mean_losses(data)
+        if value is not None:
+            loss = loss + self.mean_weight * value
+        if sobolev is not None:
             loss = loss + self.gradient_weight * sobolev
         return loss, sobolev
 
@@ -233,6 +253,22 @@ class ConditionalGANNet(NeuralNet):
 
     def validation_step(self, batch, **fit_params):  # pragma: no cover - no validation split
         raise NotImplementedError("ConditionalGANNet has no validation step.")
+
+
+def _debiased_squared_error(draws, target, mask=None):
+    """Unbiased estimate of ``(E_z[draw] - target)^2`` from ``m`` draws (axis 1), masked mean.
+
+    ``(mean of m draws - target)^2`` overestimates it by the draws' variance
+    over ``m``, which would pull the generator towards less spread; the
+    unbiased sample variance over ``m`` is subtracted.
+    """
+    m = draws.shape[1]
+    sq = (draws.mean(dim=1) - target) ** 2
+    if m > 1:
+        sq = sq - draws.var(dim=1, unbiased=True) / m
+    if mask is None:
+        return sq.mean()
+    return (sq * mask).sum() / mask.sum().clamp(min=1)
 
 
 def _moments(A):
@@ -297,7 +333,7 @@ class GIConditionalGAN(MultiOutputMixin, RegressorMixin, BaseEstimator):
     gradient_weight : float, default=1.0
         Weight of the Sobolev term (mean squared error of the conditional
         mean's Jacobian, standardized units) against the adversarial loss.
-        0, or ``fit`` without ``dYdX``, trains the plain conditional WGAN-GP.
+        0, or ``fit`` without ``dYdX``, trains the same GAN without the derivatives.
     gradient_projections : int or None, default=None
         Match this many random unit projections ``v^T J`` per run (drawn at
         each step) instead of the whole Jacobian, as in stochastic Sobolev
@@ -305,11 +341,20 @@ class GIConditionalGAN(MultiOutputMixin, RegressorMixin, BaseEstimator):
         (cost grows with ``n_features + latent_dim``, not with the outputs),
         so images do not need projections; they reweight the error towards
         random directions of output space.
-    gradient_draws : int, default=8
+    mean_weight : float, default=1.0
+        Weight of the value term: the squared error between the mean of
+        ``mean_draws`` generated outputs at ``x_i`` and the run ``y_i``, an
+        unbiased regression of the conditional mean. It uses no derivatives,
+        so a fit without ``dYdX`` keeps it; 0 leaves the mean to the
+        adversarial game alone.
+    mean_draws : int, default=8
         Latent draws ``M`` per run whose generated outputs are averaged into
-        the conditional mean that the Sobolev term differentiates. The
-        squared error then also charges ``1/M`` times the variance of
-        ``dG/dx`` over ``z``, a small pull towards a ``z``-independent slope.
+        the conditional mean of the value and Sobolev terms. The plain
+        squared error of a mean of ``M`` draws would also charge ``1/M`` times
+        the draws' variance over ``z`` (a pull towards less spread and a
+        ``z``-independent slope); the unbiased sample variance over ``M`` is
+        subtracted, so each term estimates the error of the conditional mean
+        itself.
     n_critic : int, default=2
         Discriminator updates per generator update.
     penalty_weight : float, default=1.0
@@ -384,7 +429,8 @@ class GIConditionalGAN(MultiOutputMixin, RegressorMixin, BaseEstimator):
         "latent_dim": [Interval(Integral, 1, None, closed="left")],
         "gradient_weight": [Interval(Real, 0, None, closed="left")],
         "gradient_projections": [None, Interval(Integral, 1, None, closed="left")],
-        "gradient_draws": [Interval(Integral, 1, None, closed="left")],
+        "mean_weight": [Interval(Real, 0, None, closed="left")],
+        "mean_draws": [Interval(Integral, 1, None, closed="left")],
         "n_critic": [Interval(Integral, 1, None, closed="left")],
         "penalty_weight": [Interval(Real, 0, None, closed="left")],
         "activation": [StrOptions(set(ACTIVATIONS) - {"relu"})],
@@ -405,7 +451,8 @@ class GIConditionalGAN(MultiOutputMixin, RegressorMixin, BaseEstimator):
         *,
         gradient_weight=1.0,
         gradient_projections=None,
-        gradient_draws=8,
+        mean_weight=1.0,
+        mean_draws=8,
         n_critic=2,
         penalty_weight=1.0,
         activation="silu",
@@ -422,7 +469,8 @@ class GIConditionalGAN(MultiOutputMixin, RegressorMixin, BaseEstimator):
         self.latent_dim = latent_dim
         self.gradient_weight = gradient_weight
         self.gradient_projections = gradient_projections
-        self.gradient_draws = gradient_draws
+        self.mean_weight = mean_weight
+        self.mean_draws = mean_draws
         self.n_critic = n_critic
         self.penalty_weight = penalty_weight
         self.activation = activation
@@ -528,7 +576,8 @@ class GIConditionalGAN(MultiOutputMixin, RegressorMixin, BaseEstimator):
             n_critic=self.n_critic,
             penalty_weight=self.penalty_weight,
             gradient_weight=self.gradient_weight,
-            gradient_draws=self.gradient_draws,
+            mean_weight=self.mean_weight,
+            mean_draws=self.mean_draws,
             gradient_projections=self.gradient_projections,
             optimizer=torch.optim.Adam,
             optimizer__betas=(0.5, 0.9),
