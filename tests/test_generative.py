@@ -82,10 +82,33 @@ def test_pathwise_derivatives_improve_the_conditional_mean_and_distribution(hete
         draws = gan.sample(X_test, 100, random_state=2)[:, :, None]
         errors[label] = (np.sqrt(np.mean((slope - 3 * np.cos(3 * X_test[:, 0])) ** 2)),
                          energy_distance(draws, reference))
-    # measured (seed 0, one thread): slope RMSE 0.61 with the derivatives vs 2.14 without,
-    # energy distance 0.036 vs 0.61
-    assert errors["gi"][0] < 0.5 * errors["plain"][0]
+    # measured (seed 0, one thread): slope RMSE 0.69 with the derivatives vs 1.43 without,
+    # energy distance 0.051 vs 0.37
+    assert errors["gi"][0] < 0.6 * errors["plain"][0]
     assert errors["gi"][1] < 0.3 * errors["plain"][1]
+
+
+def test_mean_terms_are_debiased_for_the_number_of_draws():
+    """E[(mean of m draws - t)^2 - s^2 / m] = (E draw - t)^2, whatever the spread."""
+    from sklearn_gi.generative._conditional_gan import _debiased_squared_error
+
+    gen = torch.Generator().manual_seed(0)
+    draws = 1.0 + 3.0 * torch.randn(20000, 2, 1, generator=gen, dtype=torch.float64)
+    target = torch.zeros(20000, 1, dtype=torch.float64)
+    assert float(_debiased_squared_error(draws, target)) == pytest.approx(1.0, abs=0.15)
+    naive = float(((draws.mean(dim=1) - target) ** 2).mean())
+    assert naive == pytest.approx(1.0 + 9.0 / 2, abs=0.3)  # the bias that is removed
+    mask = torch.zeros(20000, 1, dtype=torch.bool)
+    mask[:10] = True
+    assert float(_debiased_squared_error(draws, target, mask)) == pytest.approx(
+        float(_debiased_squared_error(draws[:10], target[:10])))
+
+
+def test_value_term_is_part_of_the_fit_without_derivatives(hetero):
+    X, y, _ = hetero
+    with_term = GIConditionalGAN(**TINY).fit(X, y)
+    without = GIConditionalGAN(**{**TINY, "mean_weight": 0.0}).fit(X, y)
+    assert not np.allclose(with_term.predict(X[:5]), without.predict(X[:5]))
 
 
 def test_unknown_partials_are_masked(hetero):
