@@ -14,9 +14,9 @@ def test_rows_and_summary_on_a_tiny_budget():
     assert all(r["diverged"] == 0 and r["mean_rmse"] > 0 for r in runs)
     gan_rows = [r for r in runs if r["model"].startswith("GAN")]
     assert all(np.isfinite(r["energy_distance"]) for r in gan_rows)
-    gi, plain, mlp = summary
+    gi, plain, mlp, mlp_es = summary
     assert gi["seeds"] == 2
     expected = np.median([r["energy_distance"] for r in runs if r["model"] == "GAN_values_only"]) \
         / np.median([r["energy_distance"] for r in runs if r["model"] == "GAN_with_gradients"])
     assert gi["ED_factor"] == expected
-    assert mlp["mean_rmse_vs_GIMLP"] == 1.0
+    assert min(mlp["mean_rmse_vs_GIMLP"], mlp_es["mean_rmse_vs_GIMLP"]) == 1.0
