@@ -64,7 +64,12 @@ for label, gan in gans.items():
 # Blob images: the conditional mean image and one draw
 # ----------------------------------------------------
 # 300 runs; inputs are the blob's centre and width, the intensity and the
-# texture are random. The derivatives locate the blob in the mean image.
+# texture are random. At this budget (60 epochs, for the gallery's sake) the
+# two GANs are about as good: the derivatives do not help the images yet. At
+# the default 300 epochs the benchmark measures a mean image 1.16 times more
+# accurate with them, and an energy distance 1.19 times lower: the smallest
+# gain of the three problems, since most of an image's randomness is in its
+# intensity and texture, which the derivatives do not inform.
 
 images = get_stochastic_problem("blob_image")
 X, Y, dYdX = make_stochastic_problem("blob_image", 300, random_state=0)
