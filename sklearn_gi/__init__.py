@@ -23,10 +23,11 @@ _LAZY_NAMES = {
     "make_gi_pipeline": "pipeline",
     "GITransformedTargetRegressor": "compose",
     "GIComplexitySearchCV": "model_selection",
+    "GIConditionalGAN": "generative",
 }
 _SUBMODULES = [
-    "compose", "datasets", "gaussian_process", "inspection", "io", "kernel_ridge", "linear_model",
-    "metrics", "model_selection", "neural_network", "pipeline", "preprocessing", "utils",
+    "compose", "datasets", "gaussian_process", "generative", "inspection", "io", "kernel_ridge",
+    "linear_model", "metrics", "model_selection", "neural_network", "pipeline", "preprocessing", "utils",
 ]
 
 __all__ = [*_LAZY_NAMES, *_SUBMODULES, "__version__"]

@@ -9,11 +9,24 @@ Chen's two simulators, Runge's function, a sine, and ``"wing_weight"``, the
 in the units of ``smt.problems.WingWeight`` (sweep in degrees), and
 ``"bateman"``, the amounts of a radioactive decay chain at fixed times as
 functions of the decay rates (Bateman, 1910; multi-output).
+
+Stochastic processes with pathwise derivatives (for conditional generative
+models such as :class:`sklearn_gi.generative.GIConditionalGAN`) are a
+separate family: :func:`make_stochastic_problem` draws simulator runs
+``X, Y, dYdX`` of ``"heteroscedastic"``, ``"garch"`` (McDonagh and Chen's
+GARCH(1,1)) and ``"blob_image"``, and each :class:`StochasticProblem` has an
+exact reference sampler and conditional mean.
 """
 
 from . import _bateman, _classic, _engineering, _mcdonagh, _sobolev_functions  # noqa: F401  (registration)
 from ._base import GradientProblem, get_problem, list_problems, make_problem
 from ._sobolev_functions import SOBOLEV_FUNCTIONS
+from ._stochastic import (
+    StochasticProblem,
+    get_stochastic_problem,
+    list_stochastic_problems,
+    make_stochastic_problem,
+)
 
 __all__ = [
     "GradientProblem",
@@ -21,4 +34,8 @@ __all__ = [
     "get_problem",
     "list_problems",
     "make_problem",
+    "StochasticProblem",
+    "get_stochastic_problem",
+    "list_stochastic_problems",
+    "make_stochastic_problem",
 ]

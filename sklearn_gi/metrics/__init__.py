@@ -1,5 +1,6 @@
-"""Errors on input-gradients and gradient-aware scorers for model selection."""
+"""Errors on input-gradients, gradient-aware scorers, and scores of sampled distributions."""
 
+from ._energy import EnergyScorer, energy_distance, energy_score, make_energy_scorer
 from ._gradient import (
     GradientScorer,
     gradient_mean_squared_error,
@@ -7,4 +8,7 @@ from ._gradient import (
     sobolev_error,
 )
 
-__all__ = ["gradient_mean_squared_error", "sobolev_error", "make_gradient_scorer", "GradientScorer"]
+__all__ = [
+    "gradient_mean_squared_error", "sobolev_error", "make_gradient_scorer", "GradientScorer",
+    "energy_score", "energy_distance", "make_energy_scorer", "EnergyScorer",
+]
