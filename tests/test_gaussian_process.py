@@ -249,7 +249,7 @@ def test_default_kernel_is_anisotropic_and_scale_aware():
     y = np.sin(3 * X[:, 0]) + X[:, 1] / 1000
     G = np.c_[3 * np.cos(3 * X[:, 0]), np.full(10, 1e-3)]
     gp = GIGaussianProcessRegressor().fit(X, y, G)
-    lengths = gp.kernel_.k1.k2.length_scale
+    lengths = gp.kernel_.k1.k2.k2.length_scale
     assert lengths.shape == (2,)
     # the second input lives on a 1000x larger scale, and so does its length scale
     assert lengths[1] > 100 * lengths[0]
@@ -310,8 +310,8 @@ def test_in_gi_pipeline_pullback_and_feature_jacobian():
     # the same kernel in standardized units, fixed: the pipeline must reproduce the model
     scale = X.std(axis=0)
     kernel = direct.kernel_.clone_with_theta(direct.kernel_.theta)
-    kernel.k1.k2.length_scale = kernel.k1.k2.length_scale / scale
-    kernel.k2.k2.length_scale = kernel.k2.k2.length_scale / scale
+    kernel.set_params(**{name: value / scale for name, value in kernel.get_params().items()
+                         if name.endswith("length_scale")})
     pulled = make_gi_pipeline(StandardScaler(), GIGaussianProcessRegressor(kernel, optimizer=None))
     pulled.fit(X, y, G)
     assert pulled.gradient_mode_ == "pullback"

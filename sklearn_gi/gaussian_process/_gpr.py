@@ -86,6 +86,7 @@ _MAX_LBFGS_RESTARTS = 5
 # amplitude and length scales relative to the long one's
 _SHORT_AMPLITUDE = 1e-2
 _SHORT_RATIO = 0.1
+_CONSTANT_AMPLITUDE = 0.1
 
 
 class _Stalled(Exception):
@@ -155,14 +156,16 @@ class GIGaussianProcessRegressor(MultiOutputMixin, RegressorMixin, BaseEstimator
         A scikit-learn kernel built from ``RBF`` (isotropic or anisotropic),
         ``Matern`` (``nu`` in 1.5, 2.5, inf), ``RationalQuadratic``, ``DotProduct``,
         ``ConstantKernel`` and ``WhiteKernel`` (noise on values only) by sums
-        and products; any other is a ``TypeError``. ``None`` means a sum of two
-        anisotropic squared-exponentials with fitted amplitudes,
-        ``ConstantKernel(1.0, (1e-5, 1e5)) * RBF(length_scale=X_std, ...) +
-        ConstantKernel(1e-2, (1e-6, 1e5)) * RBF(length_scale=X_std / 10, ...)``:
-        a long-scale trend and a short-scale correction, each with its own
-        length scale per input, bounded at ``[1e-2, 1e3]`` (long) and
-        ``[1e-3, 1e3]`` (short) times each input's standard deviation, which is
-        the same model as on standardized inputs. Unlike scikit-learn's fixed
+        and products; any other is a ``TypeError``. ``None`` means an unknown
+        constant plus a sum of two anisotropic squared-exponentials with fitted
+        amplitudes, ``ConstantKernel(0.1, (1e-6, 1e5)) + ConstantKernel(1.0,
+        (1e-5, 1e5)) * RBF(length_scale=X_std, ...) + ConstantKernel(1e-2,
+        (1e-6, 1e5)) * RBF(length_scale=X_std / 10, ...)``: a fitted mean level
+        (as ordinary kriging estimates it), a long-scale trend and a
+        short-scale correction, each with its own length scale per input,
+        bounded at ``[1e-2, 1e3]`` (long) and ``[1e-3, 1e3]`` (short) times
+        each input's standard deviation, which is the same model as on
+        standardized inputs. Unlike scikit-learn's fixed
         isotropic default it is accurate as it is: on exact data the
         likelihood gains hundreds of nats over one scale (wing weight, n=100:
         7540 against 6810) and the error halves; one scale is the special
@@ -458,12 +461,10 @@ class GIGaussianProcessRegressor(MultiOutputMixin, RegressorMixin, BaseEstimator
         """
         system = self._system
         bounds = self.kernel_.bounds
-        d = x_scale.size
         best_theta, best_value = self.kernel_.theta, -np.inf
         for multiple in (0.3, 1.0, 3.0, 10.0, 30.0):
-            theta = np.r_[0.0, np.log(multiple * x_scale),
-                          np.log(_SHORT_AMPLITUDE), np.log(_SHORT_RATIO * multiple * x_scale)]
-            theta = np.clip(theta, bounds[:, 0], bounds[:, 1])
+            theta = np.clip(self._default_kernel(x_scale, multiple=multiple).theta,
+                            bounds[:, 0], bounds[:, 1])
             K, _ = self._training_covariance(self.kernel_.clone_with_theta(theta))
             quadratic, count = 0.0, 0
             for group in system.groups:
@@ -479,27 +480,29 @@ class GIGaussianProcessRegressor(MultiOutputMixin, RegressorMixin, BaseEstimator
             if not np.isfinite(quadratic) or quadratic <= 0:
                 continue
             # the noise on the diagonal is ignored in the closed-form amplitude
-            log_c = np.log(quadratic / count)
-            theta[0] = log_c
-            theta[1 + d] += log_c
-            theta = np.clip(theta, bounds[:, 0], bounds[:, 1])
+            theta = np.clip(self._default_kernel(x_scale, quadratic / count, multiple).theta,
+                            bounds[:, 0], bounds[:, 1])
             value = self._log_marginal_likelihood(theta, False)
             if value > best_value:
                 best_theta, best_value = theta, value
         return best_theta
 
-    def _default_kernel(self, x_scale):
-        long = ConstantKernel(1.0, (1e-5, 1e5)) * RBF(
-            length_scale=x_scale.copy(), length_scale_bounds=np.column_stack([1e-2 * x_scale, 1e3 * x_scale]))
-        short = ConstantKernel(_SHORT_AMPLITUDE, (1e-6, 1e5)) * RBF(
-            length_scale=_SHORT_RATIO * x_scale,
+    @staticmethod
+    def _default_kernel(x_scale, amplitude=1.0, multiple=1.0):
+        """The default kernel; ``amplitude`` scales all its variances, ``multiple`` its length scales."""
+        constant = ConstantKernel(_CONSTANT_AMPLITUDE * amplitude, (1e-6, 1e5))
+        long = ConstantKernel(amplitude, (1e-5, 1e5)) * RBF(
+            length_scale=multiple * x_scale,
+            length_scale_bounds=np.column_stack([1e-2 * x_scale, 1e3 * x_scale]))
+        short = ConstantKernel(_SHORT_AMPLITUDE * amplitude, (1e-6, 1e5)) * RBF(
+            length_scale=_SHORT_RATIO * multiple * x_scale,
             length_scale_bounds=np.column_stack([1e-3 * x_scale, 1e3 * x_scale]))
-        return long + short
+        return constant + long + short if _CONSTANT_AMPLITUDE else long + short
 
     def _constrained_optimization(self, obj_func, initial_theta, bounds):
         if self.optimizer == "fmin_l_bfgs_b":
             tracker = _StallTracker(obj_func)
-            theta, previous = initial_theta, np.inf
+            theta, previous, settled = initial_theta, np.inf, False
             for _ in range(_MAX_LBFGS_RESTARTS + 1):
                 try:
                     opt_res = scipy.optimize.minimize(
@@ -507,17 +510,23 @@ class GIGaussianProcessRegressor(MultiOutputMixin, RegressorMixin, BaseEstimator
                     )
                 except _Stalled:
                     return tracker.best_theta, tracker.best_value
-                # A line search that steps into a numerically singular system
-                # (likelihood -inf) backtracks to its start, which L-BFGS-B takes
-                # for convergence, often far from the optimum; a fresh start from
-                # the best point, without the stale curvature memory, continues.
-                if not tracker.hit_nonfinite or not np.isfinite(tracker.best_value):
+                # A line search that fails (status 2) or that steps into a
+                # numerically singular system (likelihood -inf; it backtracks to
+                # its start, which L-BFGS-B takes for convergence) often stops far
+                # from the optimum: a fresh start from the best point, without the
+                # stale curvature memory, continues. When a fresh start gains
+                # nothing the point is an optimum up to rounding, not a failure.
+                if not np.isfinite(tracker.best_value):
+                    break
+                if opt_res.status != 2 and not tracker.hit_nonfinite:
                     break
                 if tracker.best_value > previous - 1e-7 * max(abs(previous), 1.0):
+                    settled = True
                     break
                 theta, previous = tracker.best_theta, tracker.best_value
                 tracker.hit_nonfinite = False
-            _check_optimize_result("lbfgs", opt_res)
+            if not settled:
+                _check_optimize_result("lbfgs", opt_res)
             if tracker.best_value < opt_res.fun:
                 return tracker.best_theta, tracker.best_value
             return opt_res.x, opt_res.fun
