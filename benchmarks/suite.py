@@ -6,8 +6,8 @@ drawn from the problem's domain). Models:
 * ours, each with and without gradients: ``GIRidge`` on standardized
   polynomial features through ``make_gi_pipeline`` (degree by input count),
   ``GIMLPRegressor`` (defaults: 64-64 tanh, L-BFGS) and
-  ``GIGaussianProcessRegressor`` (defaults: ARD squared-exponential, maximum
-  likelihood); ``GIKernelRidge`` with gradients (RBF on standardized X,
+  ``GIGaussianProcessRegressor`` (defaults: sum of a long- and a short-scale ARD
+  squared-exponential, maximum likelihood); ``GIKernelRidge`` with gradients (RBF on standardized X,
   standardized y, alpha and gamma by 3-fold grid search with ``dYdX`` routed);
 * scikit-learn: ``Ridge`` on the same polynomial features (alpha by
   ``RidgeCV``), ``MLPRegressor`` (64-64 tanh, L-BFGS, standardized X and y),
@@ -378,7 +378,8 @@ CONFIGURATIONS = {
     "GIMLP": "GIMLPRegressor defaults: 64-64 tanh, full-batch L-BFGS, standardized X, y and "
              "dYdX, with dYdX",
     "GIMLP (values only)": "the same network, fit(X, y) without dYdX",
-    "GIGP": "GIGaussianProcessRegressor defaults: ARD squared-exponential, hyperparameters by "
+    "GIGP": "GIGaussianProcessRegressor defaults: long- plus short-scale ARD squared-exponential, "
+            "hyperparameters by "
             "maximum likelihood, with dYdX",
     "GIGP (values only)": "the same GP, fit(X, y) without dYdX",
     "GIKernelRidge": "StandardScaler -> GIKernelRidge(rbf), standardized y, alpha in {1e-8..1e-2} "

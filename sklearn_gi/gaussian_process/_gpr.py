@@ -81,8 +81,19 @@ def _likelihood_adjoint(L, a, n_outputs):
     return inv.T  # C-contiguous (upper triangular): sum(A * dK) is unchanged
 
 
+_MAX_LBFGS_RESTARTS = 5
+# the default kernel's second, short-scale component at the start of its search:
+# amplitude and length scales relative to the long one's
+_SHORT_AMPLITUDE = 1e-2
+_SHORT_RATIO = 0.1
+_CONSTANT_AMPLITUDE = 0.1
+
+
 class _Stalled(Exception):
     pass
+
+
+_GRADIENT_STALL = {"patience": 5, "band": 1e-4, "tol": 1e-5}
 
 
 class _StallTracker:
@@ -97,16 +108,24 @@ class _StallTracker:
     from the best (line-search overshoots) neither count nor reset, and only
     evaluations whose gradient is ten times smaller than at the start count:
     a line search that backtracks to one point far from the optimum is not
-    stalled on noise.
+    stalled on noise. The defaults are tight enough that a values-only fit
+    reaches scikit-learn's optimum; with derivatives observed
+    (:data:`_GRADIENT_STALL`) the search stops once five evaluations in a row
+    gain less than ``1e-5`` relative (0.08 nats at wing weight's 7500):
+    measured on the wing-weight and 2-D suite fits that saves a fifth of the
+    evaluations and changes no test error by more than 1%.
     """
 
     def __init__(self, func, patience=8, band=1e-5, tol=1e-7):
         self.func, self.patience, self.band, self.tol = func, patience, band, tol
         self.best_value, self.best_theta, self.stalled = np.inf, None, 0
         self.initial_gradient = None
+        self.hit_nonfinite = False
 
     def __call__(self, theta):
         value, grad = self.func(theta)
+        if not np.isfinite(value):
+            self.hit_nonfinite = True
         best = self.best_value
         scale = max(abs(best), 1.0) if np.isfinite(best) else np.inf
         norm = float(np.linalg.norm(grad))
@@ -145,18 +164,29 @@ class GIGaussianProcessRegressor(MultiOutputMixin, RegressorMixin, BaseEstimator
         A scikit-learn kernel built from ``RBF`` (isotropic or anisotropic),
         ``Matern`` (``nu`` in 1.5, 2.5, inf), ``RationalQuadratic``, ``DotProduct``,
         ``ConstantKernel`` and ``WhiteKernel`` (noise on values only) by sums
-        and products; any other is a ``TypeError``. ``None`` means
-        ``ConstantKernel(1.0, (1e-5, 1e5)) * RBF(length_scale=X_std, ...)``: an
-        anisotropic squared-exponential with a fitted amplitude, its length
-        scales started at each input's standard deviation and bounded at
-        ``[1e-2, 1e3]`` times it, which is the same model as on
-        standardized inputs. Unlike scikit-learn's fixed isotropic default it is
-        accurate as it is. Its search starts from the best of a few length
-        scales (0.3 to 30 standard deviations, each with its maximum-likelihood
-        amplitude), which avoids the poor local optima a single start often
-        finds once derivatives are observed. A length scale at its upper bound
-        marks an input the data do not depend on; with the default kernel that
-        raises no ``ConvergenceWarning``.
+        and products; any other is a ``TypeError``. ``None`` means an unknown
+        constant plus a sum of two anisotropic squared-exponentials with fitted
+        amplitudes, ``ConstantKernel(0.1, (1e-6, 1e5)) + ConstantKernel(1.0,
+        (1e-5, 1e5)) * RBF(length_scale=X_std, ...) + ConstantKernel(1e-2,
+        (1e-6, 1e5)) * RBF(length_scale=X_std / 10, ...)``: a fitted mean level
+        (as ordinary kriging estimates it), a long-scale trend and a
+        short-scale correction, each with its own length scale per input,
+        bounded at ``[1e-2, 1e3]`` (long) and ``[1e-3, 1e3]`` (short) times
+        each input's standard deviation, which is the same model as on
+        standardized inputs. Unlike scikit-learn's fixed
+        isotropic default it is accurate as it is: on exact data the
+        likelihood gains hundreds of nats over one scale (wing weight, n=100:
+        7540 against 6810) and the error halves; one scale is the special
+        case of a vanishing second amplitude. The search runs from two starts
+        and keeps the higher likelihood: the best of a few length scales (0.3
+        to 30 standard deviations, each with its maximum-likelihood amplitude),
+        which avoids the poor local optima a single start often finds once
+        derivatives are observed, and the plain start (amplitude 1, length
+        scales at the standard deviations), which finds the better optimum
+        more often with many inputs. A length scale at its upper bound marks
+        an input the data do not depend on and an amplitude at its lower bound
+        a function that needs one scale only; with the default kernel neither
+        raises a ``ConvergenceWarning``.
     alpha : float or array-like of shape (n_samples,), default=1e-10
         Value added to the diagonal of the values' covariance: the variance of
         value noise (in units of the normalized targets when ``normalize_y``),
@@ -362,6 +392,7 @@ class GIGaussianProcessRegressor(MultiOutputMixin, RegressorMixin, BaseEstimator
             scale = x_scale if J is None else np.ones(n_inputs)
             noise.append(np.repeat(grad_alpha / scale**2, n))
         self._noise = np.concatenate(noise)
+        self._with_gradients = G is not None
 
         self.kernel_ = self._default_kernel(x_scale) if self.kernel is None else clone(self.kernel)
         self._rng = check_random_state(self.random_state)
@@ -376,10 +407,19 @@ class GIGaussianProcessRegressor(MultiOutputMixin, RegressorMixin, BaseEstimator
                     return -lml, -grad
                 return -self._log_marginal_likelihood(theta, False)
 
-            theta0 = self.kernel_.theta
+            starts = [self.kernel_.theta]
             if self.kernel is None:
-                theta0 = self._screened_start(x_scale)
-            optima = [self._constrained_optimization(obj_func, theta0, self.kernel_.bounds)]
+                # Two starts, the better likelihood wins: the screened one finds the
+                # optimum more often in few dimensions, the plain one (amplitude 1,
+                # length scales = std) in many.
+                starts.insert(0, self._screened_start(x_scale))
+            optima, caught = [], []
+            for theta0 in starts:
+                # only the chosen run's convergence warnings concern the user
+                with warnings.catch_warnings(record=True) as records:
+                    warnings.simplefilter("always", ConvergenceWarning)
+                    optima.append(self._constrained_optimization(obj_func, theta0, self.kernel_.bounds))
+                caught.append(records)
             if self.n_restarts_optimizer > 0:
                 bounds = self.kernel_.bounds
                 if not np.isfinite(bounds).all():
@@ -392,6 +432,8 @@ class GIGaussianProcessRegressor(MultiOutputMixin, RegressorMixin, BaseEstimator
                     optima.append(self._constrained_optimization(obj_func, theta0, bounds))
             values = [value for _, value in optima]
             best = int(np.argmin(values))
+            for record in caught[best] if best < len(caught) else ():
+                warnings.warn_explicit(record.message, record.category, record.filename, record.lineno)
             if not np.isfinite(values[best]):
                 raise ValueError(
                     "The log marginal likelihood is -inf at every optimizer result: the joint "
@@ -403,9 +445,13 @@ class GIGaussianProcessRegressor(MultiOutputMixin, RegressorMixin, BaseEstimator
             with warnings.catch_warnings():
                 if self.kernel is None:
                     # a default length scale at its upper bound (1e3 standard deviations)
-                    # marks an input the data do not depend on, not a failed search
+                    # marks an input the data do not depend on, and an amplitude at its
+                    # lower bound a function that needs one of the two scales only:
+                    # neither is a failed search
                     warnings.filterwarnings("ignore", message=".*k2__length_scale is close to "
                                             "the specified upper bound", category=ConvergenceWarning)
+                    warnings.filterwarnings("ignore", message=".*k1__constant_value is close "
+                                            "to the specified lower bound", category=ConvergenceWarning)
                 self.kernel_._check_bounds_params()
         self._factorize()
         return self
@@ -415,17 +461,19 @@ class GIGaussianProcessRegressor(MultiOutputMixin, RegressorMixin, BaseEstimator
 
         From one start the likelihood search often stops in a poor local optimum
         (short length scales, small amplitude) once derivatives are observed. So
-        the length scales are tried at 0.3, 1, 3, 10 and 30 standard deviations,
-        each with its maximum-likelihood amplitude (closed form for a kernel
-        ``c * R``: ``c = t^T R^-1 t / N``), and the search starts from the one
-        with the highest likelihood: one Cholesky factorisation per candidate.
+        the long component's length scales are tried at 0.3, 1, 3, 10 and 30
+        standard deviations (the short one's at a tenth of them, its amplitude
+        at a hundredth), each with its maximum-likelihood overall amplitude
+        (closed form for a kernel ``c * R``: ``c = t^T R^-1 t / N``), and the
+        search starts from the one with the highest likelihood: one Cholesky
+        factorisation per candidate.
         """
         system = self._system
-        best_theta, best_value = self.kernel_.theta, -np.inf
         bounds = self.kernel_.bounds
+        best_theta, best_value = self.kernel_.theta, -np.inf
         for multiple in (0.3, 1.0, 3.0, 10.0, 30.0):
-            theta = np.r_[0.0, np.log(multiple * x_scale)]
-            theta = np.clip(theta, bounds[:, 0], bounds[:, 1])
+            theta = np.clip(self._default_kernel(x_scale, multiple=multiple).theta,
+                            bounds[:, 0], bounds[:, 1])
             K, _ = self._training_covariance(self.kernel_.clone_with_theta(theta))
             quadratic, count = 0.0, 0
             for group in system.groups:
@@ -440,27 +488,54 @@ class GIGaussianProcessRegressor(MultiOutputMixin, RegressorMixin, BaseEstimator
                 count += t.size
             if not np.isfinite(quadratic) or quadratic <= 0:
                 continue
-            theta[0] = np.clip(np.log(quadratic / count), bounds[0, 0], bounds[0, 1])
+            # the noise on the diagonal is ignored in the closed-form amplitude
+            theta = np.clip(self._default_kernel(x_scale, quadratic / count, multiple).theta,
+                            bounds[:, 0], bounds[:, 1])
             value = self._log_marginal_likelihood(theta, False)
             if value > best_value:
                 best_theta, best_value = theta, value
         return best_theta
 
-    def _default_kernel(self, x_scale):
-        bounds = np.column_stack([1e-2 * x_scale, 1e3 * x_scale])
-        return ConstantKernel(1.0, (1e-5, 1e5)) * RBF(length_scale=x_scale.copy(),
-                                                      length_scale_bounds=bounds)
+    @staticmethod
+    def _default_kernel(x_scale, amplitude=1.0, multiple=1.0):
+        """The default kernel; ``amplitude`` scales all its variances, ``multiple`` its length scales."""
+        constant = ConstantKernel(_CONSTANT_AMPLITUDE * amplitude, (1e-6, 1e5))
+        long = ConstantKernel(amplitude, (1e-5, 1e5)) * RBF(
+            length_scale=multiple * x_scale,
+            length_scale_bounds=np.column_stack([1e-2 * x_scale, 1e3 * x_scale]))
+        short = ConstantKernel(_SHORT_AMPLITUDE * amplitude, (1e-6, 1e5)) * RBF(
+            length_scale=_SHORT_RATIO * multiple * x_scale,
+            length_scale_bounds=np.column_stack([1e-3 * x_scale, 1e3 * x_scale]))
+        return constant + long + short if _CONSTANT_AMPLITUDE else long + short
 
     def _constrained_optimization(self, obj_func, initial_theta, bounds):
         if self.optimizer == "fmin_l_bfgs_b":
-            tracker = _StallTracker(obj_func)
-            try:
-                opt_res = scipy.optimize.minimize(
-                    tracker, initial_theta, method="L-BFGS-B", jac=True, bounds=bounds
-                )
-            except _Stalled:
-                return tracker.best_theta, tracker.best_value
-            _check_optimize_result("lbfgs", opt_res)
+            tracker = _StallTracker(obj_func, **(_GRADIENT_STALL if self._with_gradients else {}))
+            theta, previous, settled = initial_theta, np.inf, False
+            for _ in range(_MAX_LBFGS_RESTARTS + 1):
+                try:
+                    opt_res = scipy.optimize.minimize(
+                        tracker, theta, method="L-BFGS-B", jac=True, bounds=bounds
+                    )
+                except _Stalled:
+                    return tracker.best_theta, tracker.best_value
+                # A line search that fails (status 2) or that steps into a
+                # numerically singular system (likelihood -inf; it backtracks to
+                # its start, which L-BFGS-B takes for convergence) often stops far
+                # from the optimum: a fresh start from the best point, without the
+                # stale curvature memory, continues. When a fresh start gains
+                # nothing the point is an optimum up to rounding, not a failure.
+                if not np.isfinite(tracker.best_value):
+                    break
+                if opt_res.status != 2 and not tracker.hit_nonfinite:
+                    break
+                if tracker.best_value > previous - 1e-7 * max(abs(previous), 1.0):
+                    settled = True
+                    break
+                theta, previous = tracker.best_theta, tracker.best_value
+                tracker.hit_nonfinite = False
+            if not settled:
+                _check_optimize_result("lbfgs", opt_res)
             if tracker.best_value < opt_res.fun:
                 return tracker.best_theta, tracker.best_value
             return opt_res.x, opt_res.fun
