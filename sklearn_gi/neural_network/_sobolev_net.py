@@ -170,6 +170,40 @@ class DivergenceGuard(Callback):
         )
 
 
+class LBFGSConvergence(Callback):
+    """Stop training when torch's L-BFGS has converged within an epoch.
+
+    An epoch is one ``optimizer.step``, i.e. up to ``max_iter`` L-BFGS
+    iterations and ``max_eval`` loss evaluations. The step returns before
+    spending either only when one of L-BFGS's own tests holds: the largest
+    entry of the loss gradient is at most ``tolerance_grad``, or an iteration
+    changed the loss or the weights by at most ``tolerance_change`` (losses
+    and weights are in standardized units). Further steps cannot move the
+    weights then, so training ends and ``converged_`` is set.
+    """
+
+    def on_train_begin(self, net, **kwargs):
+        self.converged_ = False
+        self._counts = (0, 0)
+
+    def _state(self, net):
+        optimizer = net.optimizer_
+        state = optimizer.state[optimizer.param_groups[0]["params"][0]]
+        return int(state.get("n_iter", 0)), int(state.get("func_evals", 0))
+
+    def on_epoch_begin(self, net, **kwargs):
+        self._counts = self._state(net)
+
+    def on_epoch_end(self, net, **kwargs):
+        group = net.optimizer_.param_groups[0]
+        n_iter, evals = self._state(net)
+        iterations, evaluations = n_iter - self._counts[0], evals - self._counts[1]
+        max_eval = group["max_eval"] if group["max_eval"] is not None else group["max_iter"] * 5 // 4
+        if iterations < group["max_iter"] and evaluations < max_eval:
+            self.converged_ = True
+            raise KeyboardInterrupt  # how skorch callbacks end training
+
+
 class _LastStepAccumulator:
     """Keep the last loss evaluation of an optimizer step (L-BFGS evaluates several)."""
 
@@ -202,6 +236,8 @@ class SobolevNet(NeuralNet):
         Match this many random output-space projections of the Jacobian per
         sample and training step instead of the full Jacobian. Validation
         losses use the full Jacobian, so that they are exact.
+    gradient_epsilon : float or None, default=None
+        Huber threshold of the gradient error (None: squared error).
     loss_trend_window : int, default=10
         With projections, epochs averaged into ``train_loss_trend``.
     **kwargs
@@ -215,6 +251,7 @@ class SobolevNet(NeuralNet):
         gradient_weight=1.0,
         alpha=0.0,
         gradient_projections=None,
+        gradient_epsilon=None,
         loss_trend_window=10,
         **kwargs,
     ):
@@ -223,6 +260,7 @@ class SobolevNet(NeuralNet):
         self.gradient_weight = gradient_weight
         self.alpha = alpha
         self.gradient_projections = gradient_projections
+        self.gradient_epsilon = gradient_epsilon
         self.loss_trend_window = loss_trend_window
 
     # The generator for shuffling and projections is set by the estimator for
@@ -269,7 +307,7 @@ class SobolevNet(NeuralNet):
             jac = chain_feature_jacobian(jac, data.feature_jacobian)
             loss = weighted_mean_squared_error(out, data.y, data.weights)
             loss = loss + self.gradient_weight * masked_squared_error(
-                jac, target, mask, weights=data.weights
+                jac, target, mask, weights=data.weights, epsilon=self.gradient_epsilon
             )
         if self.alpha:
             penalty = sum((layer.weight**2).sum() for layer in self.module_.layers)
