@@ -124,8 +124,9 @@ def main(argv=None):
             "converged (at most 5,000 iterations), X and y standardized internally; "
             "`nrmse_GI_huber`: the same with gradient_loss='huber' (epsilon=1, standardized). "
             "`n_iter_*`: median L-BFGS iterations; `warnings_*`: fits (of the seeds) that ended "
-            "with a ConvergenceWarning. One torch thread (OMP_NUM_THREADS=1). MLPRegressor_matched: the same architecture "
-            "and solver, standardized X and y; MLPRegressor_default: scikit-learn's defaults."
+            "with a ConvergenceWarning. One torch thread (OMP_NUM_THREADS=1). "
+            "MLPRegressor_matched: the same architecture and solver, standardized X and y; "
+            "MLPRegressor_default: scikit-learn's defaults."
         ),
     )
     return rows

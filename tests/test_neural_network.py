@@ -300,6 +300,9 @@ def test_warm_start_continues_from_the_fitted_weights(sin_data):
     assert warm.n_iter_ == 20 and end_of_first == cold.loss_curve_[-1]
     with pytest.raises(ValueError, match="output"):
         warm.fit(X, np.c_[y, y])
+    with pytest.raises(NotFittedError):  # a failed fit leaves no half-fitted model
+        warm.predict(X)
+    warm = GIMLPRegressor(warm_start=True, **kw).fit(X, y, G)
     warm.set_params(hidden_layer_sizes=(4,))
     with pytest.raises(ValueError, match="hidden_layer_sizes"):
         warm.fit(X, y, G)

@@ -26,6 +26,7 @@ from ..utils._validation import (
     no_half_fitted_model,
 )
 from ._device import resolve_device
+from ._lbfgs import MatrixLBFGS
 from ._modules import ACTIVATIONS, MLPModule
 from ._sobolev_loss import chain_feature_jacobian, model_jacobian
 from ._sobolev_net import DivergenceGuard, LBFGSConvergence, SobolevData, SobolevNet
@@ -33,6 +34,10 @@ from ._sobolev_net import DivergenceGuard, LBFGSConvergence, SobolevData, Sobole
 # L-BFGS iterations per skorch epoch: convergence checks, early stopping and
 # callbacks run between blocks of this many iterations.
 LBFGS_ITERATIONS_PER_EPOCH = 20
+
+# torch's L-BFGS steps with the two-loop recursion as two triangular solves
+# (the same directions; fewer, larger operations): see _lbfgs.py.
+LBFGS_OPTIMIZER = MatrixLBFGS
 
 # Rows per forward pass at prediction time (bounds memory on large X).
 PREDICT_CHUNK_ROWS = 65536
@@ -164,17 +169,16 @@ class GIMLPRegressor(MultiOutputMixin, RegressorMixin, BaseEstimator):
         rule (see ``tol``). Reaching it raises a ``ConvergenceWarning``.
     tol : float, default=1e-4
         The stopping rule, the same with and without ``dYdX``. Training stops
-        at the first of: (1) L-BFGS has converged: an iteration changed the
-        loss or the weights by at most 1e-9, or the largest entry of the
-        loss gradient is at most 1e-7 (torch's tests; the loss is in
-        standardized units, where predicting the mean costs about 1 per term,
-        so these are absolute tolerances); (2) the monitored loss (validation
-        loss with ``early_stopping``, else training loss) has not improved by
-        a relative ``tol`` for ``n_iter_no_change`` iterations (L-BFGS,
-        checked every 20 iterations) or epochs (Adam); (3) ``max_iter``. Only
-        (3) warns: the loss was still falling, so more iterations would help
-        it. Gradient fits fit ``n (1 + d)`` equations instead of ``n`` and
-        usually need more iterations than value fits.
+        at the first of: (1) the monitored loss (validation loss with
+        ``early_stopping``, else training loss) has not improved by a relative
+        ``tol`` for ``n_iter_no_change`` iterations (L-BFGS, checked every 20
+        iterations) or epochs (Adam); (2) L-BFGS has reached a stationary
+        point: the largest entry of the loss gradient is at most 1e-7 (the
+        loss is in standardized units, where predicting the mean costs about 1
+        per term); (3) ``max_iter``. Only (3) warns: the loss was still
+        falling by more than a relative ``tol``, so more iterations would
+        lower it. Gradient fits match ``n (1 + d)`` equations instead of ``n``
+        and usually need more iterations than value fits.
     early_stopping : bool, default=False
         Hold out ``validation_fraction`` of the data, monitor its loss (values
         and gradients) and keep the weights of the best epoch.
@@ -209,7 +213,8 @@ class GIMLPRegressor(MultiOutputMixin, RegressorMixin, BaseEstimator):
         current weights (as scikit-learn's ``MLPRegressor``) and keeps the
         standardization of the first fit, so that the weights keep their
         meaning; ``X`` must have the same features and ``y`` the same outputs.
-        The optimizer's state (L-BFGS history, Adam moments) starts afresh.
+        The optimizer's state (L-BFGS history, Adam moments) starts afresh. A
+        fit that fails leaves the estimator unfitted, warm or not.
     callbacks : list of skorch callbacks or None, default=None
         Extra skorch callbacks for the net (copied at each fit), e.g.
         ``skorch.callbacks.LRScheduler``.
@@ -548,7 +553,7 @@ class GIMLPRegressor(MultiOutputMixin, RegressorMixin, BaseEstimator):
 
     def _make_net(self, module, n_train, train_split, uses_gradients):
         if self.solver == "lbfgs":
-            optimizer, lr = torch.optim.LBFGS, 1.0
+            optimizer, lr = LBFGS_OPTIMIZER, 1.0
             optimizer_params = dict(
                 optimizer__max_iter=min(LBFGS_ITERATIONS_PER_EPOCH, self.max_iter),
                 optimizer__line_search_fn="strong_wolfe",

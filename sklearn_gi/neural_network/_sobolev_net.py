@@ -171,35 +171,25 @@ class DivergenceGuard(Callback):
 
 
 class LBFGSConvergence(Callback):
-    """Stop training when torch's L-BFGS has converged within an epoch.
+    """Stop training when L-BFGS has reached a stationary point.
 
-    An epoch is one ``optimizer.step``, i.e. up to ``max_iter`` L-BFGS
-    iterations and ``max_eval`` loss evaluations. The step returns before
-    spending either only when one of L-BFGS's own tests holds: the largest
-    entry of the loss gradient is at most ``tolerance_grad``, or an iteration
-    changed the loss or the weights by at most ``tolerance_change`` (losses
-    and weights are in standardized units). Further steps cannot move the
-    weights then, so training ends and ``converged_`` is set.
+    :class:`~sklearn_gi.neural_network._lbfgs.MatrixLBFGS` records whether its
+    last step ended on the gradient test (the largest entry of the loss
+    gradient at most ``tolerance_grad``, in standardized units); further steps
+    cannot move the weights then, so training ends and ``converged_`` is set.
+    torch's other early exits (a loss or weight change below
+    ``tolerance_change`` within one iteration) are not convergence: at small
+    losses the loss may still fall by a large fraction, and the next step
+    continues from the same history.
     """
 
     def on_train_begin(self, net, **kwargs):
         self.converged_ = False
-        self._counts = (0, 0)
-
-    def _state(self, net):
-        optimizer = net.optimizer_
-        state = optimizer.state[optimizer.param_groups[0]["params"][0]]
-        return int(state.get("n_iter", 0)), int(state.get("func_evals", 0))
-
-    def on_epoch_begin(self, net, **kwargs):
-        self._counts = self._state(net)
 
     def on_epoch_end(self, net, **kwargs):
-        group = net.optimizer_.param_groups[0]
-        n_iter, evals = self._state(net)
-        iterations, evaluations = n_iter - self._counts[0], evals - self._counts[1]
-        max_eval = group["max_eval"] if group["max_eval"] is not None else group["max_iter"] * 5 // 4
-        if iterations < group["max_iter"] and evaluations < max_eval:
+        optimizer = net.optimizer_
+        state = optimizer.state[optimizer.param_groups[0]["params"][0]]
+        if state.get("gradient_converged", False):
             self.converged_ = True
             raise KeyboardInterrupt  # how skorch callbacks end training
 
