@@ -123,39 +123,3 @@ def test_huber_penalty_is_the_square_inside_and_linear_outside():
     mask = torch.tensor([True, False, True, True, True])
     got = masked_squared_error(r, torch.zeros_like(r), mask, epsilon=1.0)
     torch.testing.assert_close(got, expected[mask].mean())
-
-
-def test_matrix_lbfgs_takes_torchs_steps():
-    """Two triangular solves give the two-loop recursion's direction; the steps follow."""
-    from sklearn_gi.neural_network._lbfgs import MatrixLBFGS, lbfgs_direction
-
-    gen = torch.Generator().manual_seed(0)
-    S = torch.randn(6, 20, generator=gen, dtype=torch.float64)
-    Y = S + 0.3 * torch.randn(6, 20, generator=gen, dtype=torch.float64)
-    rho, g = 1 / (S * Y).sum(1), torch.randn(20, generator=gen, dtype=torch.float64)
-    q, al = -g, [None] * 6
-    for i in reversed(range(6)):
-        al[i] = rho[i] * S[i].dot(q)
-        q = q - al[i] * Y[i]
-    r = 0.7 * q
-    for i in range(6):
-        r = r + (al[i] - rho[i] * Y[i].dot(r)) * S[i]
-    torch.testing.assert_close(lbfgs_direction(g, S, Y, rho, S @ Y.T, 0.7), r)
-
-    X = torch.randn(30, 2, generator=gen, dtype=torch.float64)
-    y = torch.sin(X.sum(1, keepdim=True))
-    losses = {}
-    for cls in (torch.optim.LBFGS, MatrixLBFGS):
-        torch.manual_seed(1)
-        net = torch.nn.Sequential(torch.nn.Linear(2, 8), torch.nn.Tanh(), torch.nn.Linear(8, 1))
-        net = net.double()
-        opt = cls(net.parameters(), max_iter=10, history_size=5, line_search_fn="strong_wolfe")
-
-        def closure():
-            opt.zero_grad()
-            loss = ((net(X) - y) ** 2).mean()
-            loss.backward()
-            return loss
-
-        losses[cls] = [opt.step(closure).item() for _ in range(3)]
-    assert losses[MatrixLBFGS] == pytest.approx(losses[torch.optim.LBFGS], rel=1e-8)

@@ -26,18 +26,13 @@ from ..utils._validation import (
     no_half_fitted_model,
 )
 from ._device import resolve_device
-from ._lbfgs import MatrixLBFGS
 from ._modules import ACTIVATIONS, MLPModule
 from ._sobolev_loss import chain_feature_jacobian, model_jacobian
-from ._sobolev_net import DivergenceGuard, LBFGSConvergence, SobolevData, SobolevNet
+from ._sobolev_net import DivergenceGuard, SobolevData, SobolevNet
 
 # L-BFGS iterations per skorch epoch: convergence checks, early stopping and
 # callbacks run between blocks of this many iterations.
 LBFGS_ITERATIONS_PER_EPOCH = 20
-
-# torch's L-BFGS steps with the two-loop recursion as two triangular solves
-# (the same directions; fewer, larger operations): see _lbfgs.py.
-LBFGS_OPTIMIZER = MatrixLBFGS
 
 # Rows per forward pass at prediction time (bounds memory on large X).
 PREDICT_CHUNK_ROWS = 65536
@@ -168,17 +163,17 @@ class GIMLPRegressor(MultiOutputMixin, RegressorMixin, BaseEstimator):
         whole epochs of 20 iterations): a safety budget, not the stopping
         rule (see ``tol``). Reaching it raises a ``ConvergenceWarning``.
     tol : float, default=1e-4
-        The stopping rule, the same with and without ``dYdX``. Training stops
-        at the first of: (1) the monitored loss (validation loss with
-        ``early_stopping``, else training loss) has not improved by a relative
-        ``tol`` for ``n_iter_no_change`` iterations (L-BFGS, checked every 20
-        iterations) or epochs (Adam); (2) L-BFGS has reached a stationary
-        point: the largest entry of the loss gradient is at most 1e-7 (the
-        loss is in standardized units, where predicting the mean costs about 1
-        per term); (3) ``max_iter``. Only (3) warns: the loss was still
-        falling by more than a relative ``tol``, so more iterations would
-        lower it. Gradient fits match ``n (1 + d)`` equations instead of ``n``
-        and usually need more iterations than value fits.
+        The stopping rule, the same with and without ``dYdX``: training stops
+        when the monitored loss (validation loss with ``early_stopping``, else
+        training loss) has not improved by a relative ``tol`` for
+        ``n_iter_no_change`` iterations (L-BFGS, checked every 20 iterations)
+        or epochs (Adam). This includes L-BFGS at a stationary point (its own
+        tests, largest gradient entry at most 1e-7 in standardized units, end
+        a step without progress). ``max_iter`` is the budget: reaching it
+        warns, and then the loss was still falling by more than a relative
+        ``tol``, so more iterations would lower it. Gradient fits match
+        ``n (1 + d)`` equations instead of ``n`` and usually need more
+        iterations than value fits.
     early_stopping : bool, default=False
         Hold out ``validation_fraction`` of the data, monitor its loss (values
         and gradients) and keep the weights of the best epoch.
@@ -553,7 +548,7 @@ class GIMLPRegressor(MultiOutputMixin, RegressorMixin, BaseEstimator):
 
     def _make_net(self, module, n_train, train_split, uses_gradients):
         if self.solver == "lbfgs":
-            optimizer, lr = LBFGS_OPTIMIZER, 1.0
+            optimizer, lr = torch.optim.LBFGS, 1.0
             optimizer_params = dict(
                 optimizer__max_iter=min(LBFGS_ITERATIONS_PER_EPOCH, self.max_iter),
                 optimizer__line_search_fn="strong_wolfe",
@@ -586,8 +581,6 @@ class GIMLPRegressor(MultiOutputMixin, RegressorMixin, BaseEstimator):
             learning_rate=lr if self.solver == "adam" else None, solver=self.solver
         )
         callbacks = [*extra, ("divergence", guard), ("stopping", stopping)]
-        if self.solver == "lbfgs":
-            callbacks.append(("convergence", LBFGSConvergence()))
         return SobolevNet(
             module,
             gradient_weight=self.gradient_weight if uses_gradients else 0.0,
@@ -621,9 +614,7 @@ class GIMLPRegressor(MultiOutputMixin, RegressorMixin, BaseEstimator):
             self.n_iter_ = int(state.get("n_iter", 0))
         else:
             self.n_iter_ = epochs
-        self.converged_ = bool(
-            epochs < self.net_.max_epochs or self._stopped_early() or self._converged()
-        )
+        self.converged_ = bool(epochs < self.net_.max_epochs or self._stopped_early())
         if not self.converged_:
             warnings.warn(
                 f"GIMLPRegressor: the maximum number of iterations (max_iter={self.max_iter}) "
@@ -635,10 +626,6 @@ class GIMLPRegressor(MultiOutputMixin, RegressorMixin, BaseEstimator):
     def _stopped_early(self):
         stopping = dict(self.net_.callbacks_)["stopping"]
         return stopping.misses_ >= stopping.patience
-
-    def _converged(self):
-        convergence = dict(self.net_.callbacks_).get("convergence")
-        return bool(getattr(convergence, "converged_", False))
 
     # ------------------------------------------------------------- predict
     def _module_device(self):

@@ -170,30 +170,6 @@ class DivergenceGuard(Callback):
         )
 
 
-class LBFGSConvergence(Callback):
-    """Stop training when L-BFGS has reached a stationary point.
-
-    :class:`~sklearn_gi.neural_network._lbfgs.MatrixLBFGS` records whether its
-    last step ended on the gradient test (the largest entry of the loss
-    gradient at most ``tolerance_grad``, in standardized units); further steps
-    cannot move the weights then, so training ends and ``converged_`` is set.
-    torch's other early exits (a loss or weight change below
-    ``tolerance_change`` within one iteration) are not convergence: at small
-    losses the loss may still fall by a large fraction, and the next step
-    continues from the same history.
-    """
-
-    def on_train_begin(self, net, **kwargs):
-        self.converged_ = False
-
-    def on_epoch_end(self, net, **kwargs):
-        optimizer = net.optimizer_
-        state = optimizer.state[optimizer.param_groups[0]["params"][0]]
-        if state.get("gradient_converged", False):
-            self.converged_ = True
-            raise KeyboardInterrupt  # how skorch callbacks end training
-
-
 class _LastStepAccumulator:
     """Keep the last loss evaluation of an optimizer step (L-BFGS evaluates several)."""
 
