@@ -108,3 +108,18 @@ def test_loss_runs_on_cuda():
     loss = sobolev_loss(module, X, torch.zeros(4, 2, dtype=torch.float64, device=device),
                         torch.zeros(4, 2, 3, dtype=torch.float64, device=device), projections=v)
     assert loss.device.type == "cuda"
+
+
+def test_huber_penalty_is_the_square_inside_and_linear_outside():
+    from sklearn_gi.neural_network._sobolev_loss import huber_penalty, masked_squared_error
+
+    r = torch.tensor([-3.0, -0.5, 0.0, 0.25, 2.0], dtype=torch.float64)
+    expected = torch.tensor([2 * 1 * 3 - 1, 0.25, 0.0, 0.0625, 2 * 1 * 2 - 1], dtype=torch.float64)
+    torch.testing.assert_close(huber_penalty(r, 1.0), expected)
+    # value and slope are continuous at |r| = epsilon
+    at = torch.tensor([0.7], dtype=torch.float64, requires_grad=True)
+    (slope,) = torch.autograd.grad(huber_penalty(at, 0.7).sum(), at)
+    assert slope.item() == pytest.approx(1.4)
+    mask = torch.tensor([True, False, True, True, True])
+    got = masked_squared_error(r, torch.zeros_like(r), mask, epsilon=1.0)
+    torch.testing.assert_close(got, expected[mask].mean())

@@ -137,6 +137,17 @@ class GIMLPRegressor(MultiOutputMixin, RegressorMixin, BaseEstimator):
     gradient_weight : float, default=1.0
         Weight of the mean squared gradient error relative to the mean squared
         value error (both standardized). 0 ignores ``dYdX``.
+    gradient_loss : {"squared", "huber"}, default="squared"
+        Penalty of each standardized gradient error ``r`` (one partial of one
+        sample). "squared": ``r**2``. "huber": ``r**2`` where ``|r| <= epsilon``
+        and ``2 * epsilon * |r| - epsilon**2`` beyond, which grows linearly, so
+        that unbounded or outlying derivatives (a function's ridge, a noisy
+        adjoint) cannot dominate the loss. The value error stays squared.
+    epsilon : float, default=1.0
+        Huber threshold of ``gradient_loss="huber"``, in standardized units:
+        gradients are scaled by ``sigma_x / sigma_y``, so ``epsilon=1`` is a
+        gradient error of one standard deviation of ``y`` per standard
+        deviation of ``x``. Errors below it are squared as with "squared".
     solver : {"lbfgs", "adam"}, default="lbfgs"
         Full-batch L-BFGS (torch's, strong-Wolfe line search) is usually best
         for small scientific data; Adam with minibatches for larger data.
@@ -147,14 +158,22 @@ class GIMLPRegressor(MultiOutputMixin, RegressorMixin, BaseEstimator):
         always uses the full batch.
     learning_rate_init : float, default=1e-3
         Adam's learning rate (L-BFGS uses its line search).
-    max_iter : int, default=1000
+    max_iter : int, default=5000
         Maximum number of epochs (Adam) or iterations (L-BFGS, rounded up to
-        whole epochs of 20 iterations).
+        whole epochs of 20 iterations): a safety budget, not the stopping
+        rule (see ``tol``). Reaching it raises a ``ConvergenceWarning``.
     tol : float, default=1e-4
-        Training stops when the monitored loss (validation loss with
-        ``early_stopping``, else training loss) has not improved by a relative
-        ``tol`` for ``n_iter_no_change`` consecutive epochs. L-BFGS counts
-        epochs of 20 iterations.
+        The stopping rule, the same with and without ``dYdX``: training stops
+        when the monitored loss (validation loss with ``early_stopping``, else
+        training loss) has not improved by a relative ``tol`` for
+        ``n_iter_no_change`` iterations (L-BFGS, checked every 20 iterations)
+        or epochs (Adam). This includes L-BFGS at a stationary point (its own
+        tests, largest gradient entry at most 1e-7 in standardized units, end
+        a step without progress). ``max_iter`` is the budget: reaching it
+        warns, and then the loss was still falling by more than a relative
+        ``tol``, so more iterations would lower it. Gradient fits match
+        ``n (1 + d)`` equations instead of ``n`` and usually need more
+        iterations than value fits.
     early_stopping : bool, default=False
         Hold out ``validation_fraction`` of the data, monitor its loss (values
         and gradients) and keep the weights of the best epoch.
@@ -184,6 +203,13 @@ class GIMLPRegressor(MultiOutputMixin, RegressorMixin, BaseEstimator):
         setting. Ignored on CUDA. torch's count is process-global: fits and
         predictions in several Python threads share it safely (those wanting
         another count wait), and it is restored when the last one ends.
+    warm_start : bool, default=False
+        When True and the estimator is fitted, ``fit`` continues from the
+        current weights (as scikit-learn's ``MLPRegressor``) and keeps the
+        standardization of the first fit, so that the weights keep their
+        meaning; ``X`` must have the same features and ``y`` the same outputs.
+        The optimizer's state (L-BFGS history, Adam moments) starts afresh. A
+        fit that fails leaves the estimator unfitted, warm or not.
     callbacks : list of skorch callbacks or None, default=None
         Extra skorch callbacks for the net (copied at each fit), e.g.
         ``skorch.callbacks.LRScheduler``.
@@ -202,6 +228,9 @@ class GIMLPRegressor(MultiOutputMixin, RegressorMixin, BaseEstimator):
         Device the model was trained on.
     n_iter_ : int
         Epochs (Adam) or iterations (L-BFGS) run.
+    converged_ : bool
+        True when the stopping rule ended training (see ``tol``), False when
+        ``max_iter`` did.
     loss_curve_ : list of float
         Training loss at the end of each epoch (standardized units).
     validation_loss_curve_ : list of float or None
@@ -244,6 +273,8 @@ class GIMLPRegressor(MultiOutputMixin, RegressorMixin, BaseEstimator):
         "hidden_layer_sizes": ["array-like", Interval(Integral, 1, None, closed="left")],
         "activation": [StrOptions(set(ACTIVATIONS))],
         "gradient_weight": [Interval(Real, 0, None, closed="left")],
+        "gradient_loss": [StrOptions({"squared", "huber"})],
+        "epsilon": [Interval(Real, 0, None, closed="neither")],
         "solver": [StrOptions({"lbfgs", "adam"})],
         "alpha": [Interval(Real, 0, None, closed="left")],
         "batch_size": [StrOptions({"auto"}), Interval(Integral, 1, None, closed="left")],
@@ -256,6 +287,7 @@ class GIMLPRegressor(MultiOutputMixin, RegressorMixin, BaseEstimator):
         "gradient_projections": [None, Interval(Integral, 1, None, closed="left")],
         "device": [str, torch.device],
         "n_threads": [None, Interval(Integral, 1, None, closed="left")],
+        "warm_start": ["boolean"],
         "callbacks": [None, list],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
@@ -267,11 +299,13 @@ class GIMLPRegressor(MultiOutputMixin, RegressorMixin, BaseEstimator):
         *,
         activation="tanh",
         gradient_weight=1.0,
+        gradient_loss="squared",
+        epsilon=1.0,
         solver="lbfgs",
         alpha=0.0,
         batch_size="auto",
         learning_rate_init=1e-3,
-        max_iter=1000,
+        max_iter=5000,
         tol=1e-4,
         early_stopping=False,
         validation_fraction=0.1,
@@ -279,6 +313,7 @@ class GIMLPRegressor(MultiOutputMixin, RegressorMixin, BaseEstimator):
         gradient_projections=None,
         device="auto",
         n_threads=None,
+        warm_start=False,
         callbacks=None,
         random_state=None,
         verbose=0,
@@ -286,6 +321,8 @@ class GIMLPRegressor(MultiOutputMixin, RegressorMixin, BaseEstimator):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
         self.gradient_weight = gradient_weight
+        self.gradient_loss = gradient_loss
+        self.epsilon = epsilon
         self.solver = solver
         self.alpha = alpha
         self.batch_size = batch_size
@@ -298,6 +335,7 @@ class GIMLPRegressor(MultiOutputMixin, RegressorMixin, BaseEstimator):
         self.gradient_projections = gradient_projections
         self.device = device
         self.n_threads = n_threads
+        self.warm_start = warm_start
         self.callbacks = callbacks
         self.random_state = random_state
         self.verbose = verbose
@@ -351,13 +389,20 @@ class GIMLPRegressor(MultiOutputMixin, RegressorMixin, BaseEstimator):
             return self._fit(X, y, dYdX, dZdX, sample_weight)
 
     def _fit(self, X, y, dYdX, dZdX, sample_weight):
+        warm = bool(self.warm_start) and hasattr(self, "net_")
         with named_input_errors():
             X, y = validate_data(
-                self, X, y, dtype=[np.float64, np.float32], y_numeric=True, multi_output=True
+                self, X, y, dtype=[np.float64, np.float32], y_numeric=True, multi_output=True,
+                reset=not warm,
             )
         n, p = X.shape
         Y = y.reshape(n, -1).astype(X.dtype, copy=False)
         k = Y.shape[1]
+        if warm and k != self.n_outputs_:
+            raise ValueError(
+                f"warm_start=True: y has {k} output(s) but the fitted network has "
+                f"{self.n_outputs_}; fit with warm_start=False to start afresh."
+            )
         hidden = self._hidden_sizes()
         weights = None
         if sample_weight is not None:
@@ -383,14 +428,17 @@ class GIMLPRegressor(MultiOutputMixin, RegressorMixin, BaseEstimator):
                 raise ValueError(
                     f"early_stopping needs at least 2 samples, got n_samples={n}."
                 )
+        previous = self.net_.module_ if warm else None
         self.device_ = resolve_device(self.device)
         self.n_outputs_ = k
         self._y_ndim = y.ndim
 
         # Standardize; gradients become d(y/sy)/d(x/sx) = dYdX * sx / sy.
+        # A warm start keeps the first fit's scales: the weights work in them.
         with np.errstate(over="ignore", invalid="ignore"):
-            self.x_mean_, self.x_scale_ = _weighted_moments(X, weights)
-            self.y_mean_, self.y_scale_ = _weighted_moments(Y, weights)
+            if not warm:
+                self.x_mean_, self.x_scale_ = _weighted_moments(X, weights)
+                self.y_mean_, self.y_scale_ = _weighted_moments(Y, weights)
             data = self._training_data(X, Y, G, J)
         self._check_standardized(data)
         if weights is not None:
@@ -408,6 +456,15 @@ class GIMLPRegressor(MultiOutputMixin, RegressorMixin, BaseEstimator):
             torch.manual_seed(int(init_seed))
             module = MLPModule(p, hidden, k, self.activation)
             _glorot_init(module, self.activation)
+        if previous is not None:
+            shapes = [tuple(t.shape) for t in module.state_dict().values()]
+            if shapes != [tuple(t.shape) for t in previous.state_dict().values()] or (
+                    previous.activation != self.activation):
+                raise ValueError(
+                    "warm_start=True: hidden_layer_sizes or activation changed since the "
+                    "last fit; fit with warm_start=False to start afresh."
+                )
+            module.load_state_dict({key: t.detach().cpu() for key, t in previous.state_dict().items()})
         module = module.to(device=self.device_, dtype=data.X.dtype)
 
         self.net_ = self._make_net(module, n - n_valid, train_split, uses_gradients)
@@ -529,6 +586,7 @@ class GIMLPRegressor(MultiOutputMixin, RegressorMixin, BaseEstimator):
             gradient_weight=self.gradient_weight if uses_gradients else 0.0,
             alpha=self.alpha,
             gradient_projections=self.gradient_projections,
+            gradient_epsilon=self.epsilon if self.gradient_loss == "huber" else None,
             loss_trend_window=patience,
             optimizer=optimizer,
             lr=lr,
@@ -556,7 +614,8 @@ class GIMLPRegressor(MultiOutputMixin, RegressorMixin, BaseEstimator):
             self.n_iter_ = int(state.get("n_iter", 0))
         else:
             self.n_iter_ = epochs
-        if epochs >= self.net_.max_epochs and not self._stopped_early():
+        self.converged_ = bool(epochs < self.net_.max_epochs or self._stopped_early())
+        if not self.converged_:
             warnings.warn(
                 f"GIMLPRegressor: the maximum number of iterations (max_iter={self.max_iter}) "
                 "was reached before the loss stopped improving; consider a larger max_iter.",

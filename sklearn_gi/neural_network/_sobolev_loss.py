@@ -86,13 +86,37 @@ def project_targets(projections, target, mask=None):
     return projected, mask
 
 
-def masked_squared_error(prediction, target, mask=None, n_known=None, *, weights=None):
+def huber_penalty(residual, epsilon):
+    """Huber's penalty scaled to match the square near zero.
+
+    ``r**2`` where ``|r| <= epsilon``, ``2 * epsilon * |r| - epsilon**2``
+    beyond: the same value and slope at ``|r| = epsilon``, linear growth for
+    outlying residuals, so that a few huge gradient errors cannot dominate the
+    mean. ``epsilon=inf`` is the square.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from sklearn_gi.neural_network._sobolev_loss import huber_penalty
+    >>> huber_penalty(torch.tensor([0.5, 3.0]), 1.0)
+    tensor([0.2500, 5.0000])
+    """
+    absolute = residual.abs()
+    return torch.where(
+        absolute <= epsilon, residual * residual, 2.0 * epsilon * absolute - epsilon * epsilon
+    )
+
+
+def masked_squared_error(prediction, target, mask=None, n_known=None, *, weights=None,
+                         epsilon=None):
     """Mean of ``(prediction - target)**2`` over the entries where ``mask`` is True.
 
     ``target`` must hold finite numbers where ``mask`` is False (e.g. zeros).
     ``weights`` (one per sample, the first axis) make it a weighted mean.
+    With ``epsilon``, each squared error is replaced by :func:`huber_penalty`.
     """
-    sq = (prediction - target) ** 2
+    diff = prediction - target
+    sq = diff * diff if epsilon is None else huber_penalty(diff, epsilon)
     if weights is not None:
         w = weights.reshape((-1,) + (1,) * (sq.ndim - 1)).expand_as(sq)
         if mask is not None:

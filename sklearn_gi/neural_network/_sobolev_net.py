@@ -202,6 +202,8 @@ class SobolevNet(NeuralNet):
         Match this many random output-space projections of the Jacobian per
         sample and training step instead of the full Jacobian. Validation
         losses use the full Jacobian, so that they are exact.
+    gradient_epsilon : float or None, default=None
+        Huber threshold of the gradient error (None: squared error).
     loss_trend_window : int, default=10
         With projections, epochs averaged into ``train_loss_trend``.
     **kwargs
@@ -215,6 +217,7 @@ class SobolevNet(NeuralNet):
         gradient_weight=1.0,
         alpha=0.0,
         gradient_projections=None,
+        gradient_epsilon=None,
         loss_trend_window=10,
         **kwargs,
     ):
@@ -223,6 +226,7 @@ class SobolevNet(NeuralNet):
         self.gradient_weight = gradient_weight
         self.alpha = alpha
         self.gradient_projections = gradient_projections
+        self.gradient_epsilon = gradient_epsilon
         self.loss_trend_window = loss_trend_window
 
     # The generator for shuffling and projections is set by the estimator for
@@ -269,7 +273,7 @@ class SobolevNet(NeuralNet):
             jac = chain_feature_jacobian(jac, data.feature_jacobian)
             loss = weighted_mean_squared_error(out, data.y, data.weights)
             loss = loss + self.gradient_weight * masked_squared_error(
-                jac, target, mask, weights=data.weights
+                jac, target, mask, weights=data.weights, epsilon=self.gradient_epsilon
             )
         if self.alpha:
             penalty = sum((layer.weight**2).sum() for layer in self.module_.layers)
