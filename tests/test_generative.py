@@ -96,14 +96,20 @@ def test_mean_residual_mean_over_the_anchors_is_predict_and_its_gradient_exact(h
     np.testing.assert_array_equal(pickle.loads(pickle.dumps(gan)).predict(x), gan.predict(x))
 
 
-def test_pathwise_derivatives_improve_the_conditional_mean_and_distribution(hetero):
+# measured (seed 0, one thread), slope RMSE and energy distance with / without the derivatives:
+# direct generator 0.69 / 1.43 and 0.051 / 0.37; mean-residual 0.67 / 0.91 and 0.069 / 0.084 (its
+# mean network regresses the values well without derivatives, so they gain less here)
+@pytest.mark.parametrize("mean_residual, slope_factor, energy_factor", [(False, 0.6, 0.3),
+                                                                        (True, 0.85, 0.95)])
+def test_pathwise_derivatives_improve_the_conditional_mean_and_distribution(
+        hetero, mean_residual, slope_factor, energy_factor):
     """A small budget on the heteroscedastic process: the derivatives help both errors."""
     X, y, dydx = hetero
     problem = get_stochastic_problem("heteroscedastic")
     X_test = np.linspace(-1.4, 1.4, 12)[:, None]
     reference = problem.reference_sample(X_test, 100, random_state=1)
     params = dict(generator_layers=(32, 32), discriminator_layers=(32, 32), latent_dim=2,
-                  max_iter=150, predict_samples=64, random_state=0)
+                  max_iter=150, predict_samples=64, random_state=0, mean_residual=mean_residual)
     errors = {}
     for label, gradients in (("gi", dydx), ("plain", None)):
         gan = GIConditionalGAN(**params).fit(X, y, gradients)
@@ -111,10 +117,8 @@ def test_pathwise_derivatives_improve_the_conditional_mean_and_distribution(hete
         draws = gan.sample(X_test, 100, random_state=2)[:, :, None]
         errors[label] = (np.sqrt(np.mean((slope - 3 * np.cos(3 * X_test[:, 0])) ** 2)),
                          energy_distance(draws, reference))
-    # measured (seed 0, one thread): slope RMSE 0.69 with the derivatives vs 1.43 without,
-    # energy distance 0.051 vs 0.37
-    assert errors["gi"][0] < 0.6 * errors["plain"][0]
-    assert errors["gi"][1] < 0.3 * errors["plain"][1]
+    assert errors["gi"][0] < slope_factor * errors["plain"][0]
+    assert errors["gi"][1] < energy_factor * errors["plain"][1]
 
 
 def test_mean_terms_are_debiased_for_the_number_of_draws():
