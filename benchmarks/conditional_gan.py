@@ -129,9 +129,14 @@ def main(argv=None):
     parser.add_argument("--n-jobs", type=int, default=1)
     parser.add_argument("--max-iter", type=int, default=None,
                         help="GAN epochs (default: the estimator's default)")
+    parser.add_argument("--mean-residual", choices=["default", "true", "false"], default="default",
+                        help="GIConditionalGAN's mean_residual (default: the estimator's default)")
+    parser.add_argument("--name", default="conditional_gan", help="results file name")
     args = parser.parse_args(argv)
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     gan_params = {} if args.max_iter is None else {"max_iter": args.max_iter}
+    if args.mean_residual != "default":
+        gan_params["mean_residual"] = args.mean_residual == "true"
     start = time.perf_counter()
     runs, summary = run(args.problems, args.n_train, list(range(args.seeds)), n_test=args.n_test,
                         n_draws=args.n_draws, n_jobs=args.n_jobs, gan_params=gan_params)
@@ -147,9 +152,9 @@ def main(argv=None):
     )
     columns = ["problem", "model", "n_train", "seeds", "diverged", "energy_distance", "ED_factor",
                "mean_rmse", "mean_rmse_vs_GIMLP", "fit_s"]
-    write_results("conditional_gan", "Conditional GAN with and without pathwise derivatives",
+    write_results(args.name, "Conditional GAN with and without pathwise derivatives",
                   summary, columns, notes)
-    write_results("conditional_gan_runs", "Conditional GAN: every run", runs,
+    write_results(f"{args.name}_runs", "Conditional GAN: every run", runs,
                   ["problem", "seed", "model", "n_train", "diverged", "energy_distance", "mean_rmse",
                    "fit_s"], notes)
     return summary
