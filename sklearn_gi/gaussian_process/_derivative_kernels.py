@@ -198,9 +198,11 @@ class _Stationary(_Node):
         u = D * self.inv_sq
         s = np.einsum("abi,abi->ab", D, u)
         phi, phi1, phi2 = self._phi(s, 2)
-        Kx = 2.0 * phi1[..., None] * u
         u_beta = np.einsum("abj,bjk->abk", u, beta)
         Ky_beta = -2.0 * phi1[..., None] * u_beta
+        if not ctx.need_x:  # values only: no derivative at the test points
+            return phi, None, Ky_beta, None
+        Kx = 2.0 * phi1[..., None] * u
         Kxy_beta = (-4.0 * phi2)[..., None, None] * u[..., :, None] * u_beta[..., None, :]
         Kxy_beta -= (2.0 * phi1)[..., None, None] * (self.inv_sq[:, None] * beta)[None]
         return phi, Kx, Ky_beta, Kxy_beta
