@@ -7,23 +7,8 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_array
 
 
-class GradientProblem:
-    """A function with its exact input-gradient and a sampling domain.
-
-    Subclasses implement ``_value(X)`` returning ``(n,)`` or ``(n, k)`` and
-    ``_gradient(X)`` returning ``(n, d)`` or ``(n, k, d)``; NaN in a gradient
-    marks a partial the process does not provide. The default sampler draws
-    uniformly from ``bounds``, or a Latin hypercube scaled to them.
-
-    Attributes
-    ----------
-    name : str
-    n_features : int
-    n_outputs : int
-        1 for a scalar function, whose values are 1-D.
-    bounds : ndarray of shape (n_features, 2)
-        Sampling box (lower, upper) per input.
-    """
+class _BoxDomain:
+    """Inputs in a box ``bounds`` of shape (n_features, 2), validated by ``_check_X``."""
 
     name = None
     n_outputs = 1
@@ -40,6 +25,25 @@ class GradientProblem:
                 f"{self.n_features}: expected shape (n_samples, {self.n_features})."
             )
         return X
+
+
+class GradientProblem(_BoxDomain):
+    """A function with its exact input-gradient and a sampling domain.
+
+    Subclasses implement ``_value(X)`` returning ``(n,)`` or ``(n, k)`` and
+    ``_gradient(X)`` returning ``(n, d)`` or ``(n, k, d)``; NaN in a gradient
+    marks a partial the process does not provide. The default sampler draws
+    uniformly from ``bounds``, or a Latin hypercube scaled to them.
+
+    Attributes
+    ----------
+    name : str
+    n_features : int
+    n_outputs : int
+        1 for a scalar function, whose values are 1-D.
+    bounds : ndarray of shape (n_features, 2)
+        Sampling box (lower, upper) per input.
+    """
 
     def value(self, X):
         """Exact function values at ``X`` of shape (n_samples, n_features)."""

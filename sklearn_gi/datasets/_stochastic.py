@@ -12,10 +12,11 @@ import numbers
 
 import numpy as np
 from sklearn.utils import check_random_state
-from sklearn.utils.validation import check_array
+
+from ._base import _BoxDomain
 
 
-class StochasticProblem:
+class StochasticProblem(_BoxDomain):
     """A stochastic process with pathwise input-derivatives and a reference sampler.
 
     Subclasses implement ``_simulate(X, rng)`` returning ``Y (n, k)`` and
@@ -33,22 +34,7 @@ class StochasticProblem:
         Whether :meth:`conditional_mean` is exact (else Monte Carlo).
     """
 
-    name = None
-    n_outputs = 1
     exact_mean = True
-
-    def __init__(self, bounds):
-        self.bounds = np.asarray(bounds, dtype=float)
-        self.n_features = self.bounds.shape[0]
-
-    def _check_X(self, X):
-        X = check_array(X, dtype=np.float64, input_name="X")
-        if X.shape[1] != self.n_features:
-            raise ValueError(
-                f"X has {X.shape[1]} features, but the {self.name} problem takes "
-                f"{self.n_features}: expected shape (n_samples, {self.n_features})."
-            )
-        return X
 
     def sample_inputs(self, n_samples, random_state=None):
         """Inputs drawn uniformly from ``bounds``: ndarray of shape (n_samples, n_features)."""

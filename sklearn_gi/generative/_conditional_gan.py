@@ -752,16 +752,10 @@ class GIConditionalGAN(MultiOutputMixin, RegressorMixin, BaseEstimator):
                 else:
                     out = module(inputs)
                 means.append(out.reshape(len(rows), m, -1).mean(dim=1).cpu())
-        k = self.n_outputs_
-        mean = torch.cat(means).double().numpy() if means else np.zeros((0, k))
-        mean = mean * self.y_scale_ + self.y_mean_
-        if not with_jacobian:
-            return mean, None
-        jac = torch.cat(jacobians).double().numpy() if jacobians else np.zeros((0, k, p))
-        return mean, jac * (self.y_scale_[:, None] / self.x_scale_[None, :])
+        return self._to_original_units(means, jacobians, with_jacobian, p)
 
     def _mu_and_jacobian(self, mean_module, Xt, with_jacobian):
-        k, p = self.n_outputs_, Xt.shape[1]
+        p = Xt.shape[1]
         means, jacobians = [], []
         with torch.no_grad(), _torch_threads(self._threads(min(len(Xt), PREDICT_CHUNK_ROWS))):
             for rows in torch.split(Xt, PREDICT_CHUNK_ROWS):
@@ -771,6 +765,11 @@ class GIConditionalGAN(MultiOutputMixin, RegressorMixin, BaseEstimator):
                 else:
                     out = mean_module(rows)
                 means.append(out.cpu())
+        return self._to_original_units(means, jacobians, with_jacobian, p)
+
+    def _to_original_units(self, means, jacobians, with_jacobian, p):
+        """Concatenated chunks of standardized means (and Jacobians) in the targets' units."""
+        k = self.n_outputs_
         mean = torch.cat(means).double().numpy() if means else np.zeros((0, k))
         mean = mean * self.y_scale_ + self.y_mean_
         if not with_jacobian:
