@@ -284,7 +284,7 @@ def test_hsic_search_quick_run_compares_at_equal_budget(tmp_path):
     text = (tmp_path / "hsic_search.md").read_text()
     assert "Machine:" in text and "| task | method | seeds |" in text
     assert len((tmp_path / "hsic_search_runs.csv").read_text().splitlines()) == 1 + 2 * len(methods)
-    assert ("OptunaTPE" in text) == (len(methods) == 3)
+    assert ("| runge | OptunaTPE |" in text) == (len(methods) == 3)
 
 
 @pytest.mark.parametrize("function, design", [
