@@ -392,7 +392,6 @@ class GIGaussianProcessRegressor(MultiOutputMixin, RegressorMixin, BaseEstimator
             scale = x_scale if J is None else np.ones(n_inputs)
             noise.append(np.repeat(grad_alpha / scale**2, n))
         self._noise = np.concatenate(noise)
-        self._with_gradients = G is not None
 
         self.kernel_ = self._default_kernel(x_scale) if self.kernel is None else clone(self.kernel)
         self._rng = check_random_state(self.random_state)
@@ -506,11 +505,11 @@ class GIGaussianProcessRegressor(MultiOutputMixin, RegressorMixin, BaseEstimator
         short = ConstantKernel(_SHORT_AMPLITUDE * amplitude, (1e-6, 1e5)) * RBF(
             length_scale=_SHORT_RATIO * multiple * x_scale,
             length_scale_bounds=np.column_stack([1e-3 * x_scale, 1e3 * x_scale]))
-        return constant + long + short if _CONSTANT_AMPLITUDE else long + short
+        return constant + long + short
 
     def _constrained_optimization(self, obj_func, initial_theta, bounds):
         if self.optimizer == "fmin_l_bfgs_b":
-            tracker = _StallTracker(obj_func, **(_GRADIENT_STALL if self._with_gradients else {}))
+            tracker = _StallTracker(obj_func, **(_GRADIENT_STALL if self._system.n_gradients else {}))
             theta, previous, settled = initial_theta, np.inf, False
             for _ in range(_MAX_LBFGS_RESTARTS + 1):
                 try:

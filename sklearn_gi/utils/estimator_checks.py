@@ -184,6 +184,12 @@ def invariance_tolerance(estimator):
     return EXACT_RTOL
 
 
+def _evaluation_points(estimator, X, X_new):
+    """Where invariances are compared: the training points only for iteratively trained
+    estimators (only the fitted function there is invariant), new points as well otherwise."""
+    return X if invariance_tolerance(estimator) >= ITERATIVE_RTOL else np.vstack([X, X_new])
+
+
 def _assert_same(actual, expected, estimator, what):
     rtol = invariance_tolerance(estimator)
     actual, expected = np.asarray(actual), np.asarray(expected)
@@ -214,7 +220,7 @@ def check_column_permutation(estimator):
     perm = np.array([2, 0, 1])
     plain = clone(estimator).fit(X, y, dYdX=G)
     permuted = clone(estimator).fit(X[:, perm], y, dYdX=G[:, perm])
-    points = X if invariance_tolerance(estimator) >= ITERATIVE_RTOL else np.vstack([X, X_new])
+    points = _evaluation_points(estimator, X, X_new)
     _assert_same(permuted.predict(points[:, perm]), plain.predict(points), estimator,
                  "predictions change when the columns are permuted")
     _assert_same(permuted.predict_gradient(points[:, perm]),
@@ -236,7 +242,7 @@ def check_row_permutation(estimator):
     perm = np.random.default_rng(0).permutation(len(X))
     plain = clone(estimator).fit(X, y, dYdX=G)
     permuted = clone(estimator).fit(X[perm], y[perm], dYdX=G[perm])
-    points = X if invariance_tolerance(estimator) >= ITERATIVE_RTOL else np.vstack([X, X_new])
+    points = _evaluation_points(estimator, X, X_new)
     _assert_same(permuted.predict(points), plain.predict(points), estimator,
                  "predictions change when the rows are permuted")
     _assert_same(permuted.predict_gradient(points), plain.predict_gradient(points), estimator,
@@ -265,7 +271,7 @@ def check_nan_partial_drops_equation(estimator):
     estimator = _fixed_hyperparameters(estimator)
     X, y, G = _data(n=12)
     X_new = _data(n=8, seed=1)[0]
-    points = X if invariance_tolerance(estimator) >= ITERATIVE_RTOL else np.vstack([X, X_new])
+    points = _evaluation_points(estimator, X, X_new)
     none = clone(estimator).fit(X, y)
     all_nan = clone(estimator).fit(X, y, dYdX=np.full_like(G, np.nan))
     _assert_same(all_nan.predict(points), none.predict(points), estimator,
@@ -300,7 +306,7 @@ def check_sample_weight_equals_duplication(estimator):
         return
     X, y, G = _data(n=12)
     X_new = _data(n=8, seed=1)[0]
-    points = X if invariance_tolerance(estimator) >= ITERATIVE_RTOL else np.vstack([X, X_new])
+    points = _evaluation_points(estimator, X, X_new)
     weights = np.ones(len(X))
     weights[[1, 6]] = 2.0
     weights[4] = 0.0
