@@ -24,7 +24,14 @@ from sklearn.preprocessing import PolynomialFeatures, StandardScaler
 
 from sklearn_gi.datasets import make_problem
 from sklearn_gi.gaussian_process import GIGaussianProcessRegressor, JitterWarning
-from sklearn_gi.gaussian_process._derivative_kernels import joint_kernel
+from sklearn_gi.gaussian_process._derivative_kernels import (
+    Context,
+    JointContext,
+    compile_kernel,
+    joint_kernel,
+    split,
+    supports_joint,
+)
 from sklearn_gi.pipeline import make_gi_pipeline
 
 KERNELS = [
@@ -128,6 +135,40 @@ def test_log_marginal_likelihood_gradient_with_feature_jacobian():
     _, grad = gp.log_marginal_likelihood(theta, eval_gradient=True)
     fd = _finite_difference_gradient(gp.log_marginal_likelihood, theta)
     np.testing.assert_allclose(grad, fd, rtol=1e-5, atol=1e-6 * np.abs(fd).max())
+
+
+@pytest.mark.parametrize("kernel", [
+    k for k in KERNELS
+    if supports_joint(compile_kernel(k, 3))
+] + [
+    ConstantKernel(0.3) * (RBF([1.0, 2.0, 0.5]) + ConstantKernel(2.0) * Matern(0.7, nu=1.5)),
+    RationalQuadratic(0.9, alpha=2.0) + WhiteKernel(0.3) + ConstantKernel(0.2),
+    GIGaussianProcessRegressor._default_kernel(np.array([1.0, 0.5, 2.0]), 3.0, 2.0),
+], ids=lambda k: str(k)[:30])
+def test_joint_layout_matches_the_block_path(kernel):
+    """The fast path writing blocks into the joint matrix gives the same matrix and gradient."""
+    X, _, _ = _smooth(6, 3)
+    n, d = X.shape
+    node = compile_kernel(kernel, d)
+    assert supports_joint(node)
+    reference = joint_kernel(kernel, X)  # Y=None: the training set, white noise included
+    out = np.zeros((1 + d, n, 1 + d, n))
+    node.forward_joint(JointContext(X), out, 1.0)
+    np.testing.assert_allclose(out.reshape(reference.shape), reference, rtol=1e-13, atol=1e-13)
+    A = np.random.default_rng(1).normal(size=reference.shape)
+    block_node = compile_kernel(kernel, d)
+    block_node.forward(Context(X, need_x=True, need_y=True))
+    expected = block_node.backward(split(A, n, d, True))
+    got, inner = node.backward_joint(A.reshape(1 + d, n, 1 + d, n), 1.0)
+    np.testing.assert_allclose(got, expected, rtol=1e-11, atol=1e-11 * np.abs(expected).max())
+    assert inner == pytest.approx(np.sum(A * reference), rel=1e-11)
+    assert got.shape == kernel.theta.shape
+
+
+def test_general_products_use_the_block_path():
+    node = compile_kernel(RBF(1.0) * Matern([1.0, 2.0, 0.7], nu=1.5), 3)
+    assert not supports_joint(node)
+    assert not supports_joint(compile_kernel(ConstantKernel(0.5) * DotProduct(0.5), 3))
 
 
 # ---------------------------------------------- posterior vs brute force

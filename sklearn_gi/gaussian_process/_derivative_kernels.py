@@ -14,6 +14,11 @@ matrix ``dL/dK`` of a scalar ``L`` such as the log marginal likelihood), the
 gradient of ``L`` with respect to its log-hyperparameters (``backward``): a
 hand-written reverse mode, so that the likelihood gradient costs one pass over
 the ``O(n^2 d^2)`` blocks instead of one joint matrix per hyperparameter.
+For the training set with itself, sums of leaves scaled by constants (the
+default kernel and most users' kernels) also have ``forward_joint`` and
+``backward_joint``, which write the blocks straight into the joint matrix and
+read the adjoint from it (:class:`JointContext`): 2.5x faster at wing weight
+than building the ``(n, n, d, d)`` blocks and transposing them.
 
 Stationary kernels are written as ``k = phi(s)`` with ``s = sum_i (x_i - y_i)^2 /
 l_i^2``; with ``u = (x - y) / l^2`` their blocks are
@@ -72,6 +77,31 @@ class Context:
         self.n_features = X.shape[1]
 
 
+class JointContext:
+    """The training set with itself, for blocks written straight into the joint matrix.
+
+    The joint matrix viewed as ``(1 + d, n, 1 + d, n)`` has ``[0, a, 0, b] = K``,
+    ``[1 + i, a, 0, b] = Kx_i``, ``[0, a, 1 + j, b] = Ky_j`` and ``[1 + i, a,
+    1 + j, b] = Kxy_ij``: leaves compute their blocks feature-major, with the
+    sample index ``b`` contiguous, and add them in place; the adjoint is read
+    in the same order.
+    """
+
+    def __init__(self, X):
+        self.n, self.n_features = X.shape
+        XT = np.ascontiguousarray(X.T)
+        self.D = XT[:, :, None] - XT[:, None, :]  # (d, n, n): x_a - x_b per feature
+
+
+def supports_joint(node):
+    """Whether ``node`` is a sum of constant-scaled constant, white and stationary leaves."""
+    if isinstance(node, _Sum):
+        return supports_joint(node.left) and supports_joint(node.right)
+    if isinstance(node, _Product):
+        return node._scale_side is not None and supports_joint(node._scaled()[1])
+    return isinstance(node, (_Constant, _White, _Stationary))
+
+
 def _add(a, b):
     if a is None:
         return b
@@ -120,6 +150,15 @@ class _Constant(_Node):
     def inner(self, adj):
         return self.value * adj.K.sum()
 
+    def forward_joint(self, jctx, out, scale):
+        """Add ``scale`` times the blocks into ``out`` (the joint matrix, 4-D view)."""
+        out[0, :, 0, :] += scale * self.value
+
+    def backward_joint(self, A4, scale):
+        """Gradient of ``sum(A * scale * blocks)`` and the unscaled ``sum(A * blocks)``."""
+        inner = self.value * float(A4[0, :, 0, :].sum())
+        return (np.array([scale * inner]) if self.n_theta else np.zeros(0)), inner
+
 
 class _White(_Node):
     """Noise on values only: ``k(x, y) = noise`` for a training point with itself."""
@@ -142,6 +181,14 @@ class _White(_Node):
 
     def inner(self, adj):
         return self.noise * np.trace(adj.K)  # only ever called on the training set
+
+    def forward_joint(self, jctx, out, scale):
+        values = out[0, :, 0, :]
+        values[np.diag_indices(jctx.n)] += scale * self.noise
+
+    def backward_joint(self, A4, scale):
+        inner = self.noise * float(np.trace(A4[0, :, 0, :]))
+        return (np.array([scale * inner]) if self.n_theta else np.zeros(0)), inner
 
 
 class _Stationary(_Node):
@@ -251,6 +298,50 @@ class _Stationary(_Node):
         g += np.einsum("abk,ab->k", q, coef_q)
         return g if self.anisotropic else np.array([g.sum()])
 
+    def forward_joint(self, jctx, out, scale):
+        """Add ``scale`` times the four blocks into ``out``, the ``(1+d, n, 1+d, n)`` joint view."""
+        D = jctx.D
+        u = D * self.inv_sq[:, None, None]
+        s = np.einsum("iab,iab->ab", D, u)
+        phi0, phi1, phi2 = self._phi(s, 2)
+        self._joint = (jctx, u, s)
+        out[0, :, 0, :] += scale * phi0
+        grad = (2.0 * scale * phi1) * u  # Kx_i = 2 phi' u_i, Ky_j = -2 phi' u_j
+        out[1:, :, 0, :] += grad
+        out[0, :, 1:, :] -= grad.transpose(1, 0, 2)
+        w = ((-4.0 * scale) * phi2) * u
+        out[1:, :, 1:, :] += u[:, :, None, :] * w.transpose(1, 0, 2)[None]
+        diag = (2.0 * scale) * phi1
+        for i in range(jctx.n_features):
+            out[1 + i, :, 1 + i, :] -= self.inv_sq[i] * diag
+
+    def backward_joint(self, A4, scale):
+        jctx, u, s = self._joint
+        adjK = A4[0, :, 0, :]
+        B = A4[1:, :, 0, :] - A4[0, :, 1:, :].transpose(1, 0, 2)  # adj.Kx - adj.Ky
+        Axy = A4[1:, :, 1:, :]
+        P = np.einsum("iab,iab->ab", B, u)
+        Au = np.einsum("iajb,ajb->iab", Axy, np.ascontiguousarray(u.transpose(1, 0, 2)))
+        W = np.einsum("iab,iab->ab", Au, u)
+        diagA = np.einsum("iaib->iab", Axy)
+        T = np.einsum("iab,i->ab", diagA, self.inv_sq)
+        phi0, phi1, phi2, phi3 = self._phi(s, 3)
+        inner = float(np.sum(adjK * phi0) + 2.0 * np.sum(phi1 * P)
+                      + np.sum(-4.0 * phi2 * W - 2.0 * phi1 * T))
+        grads = [scale * g for g in self._shape_gradients(s, adjK, P, W, T)]
+        if self.length_free:
+            V = Au + np.einsum("jaib,jab->iab", Axy, u)
+            coef_q = -2.0 * phi1 * adjK - 4.0 * phi2 * P + 8.0 * phi3 * W + 4.0 * phi2 * T
+            g = np.einsum("iab,iab->i", u, (-4.0 * phi1) * B + (8.0 * phi2) * V)
+            g += 4.0 * self.inv_sq * np.einsum("iab,ab->i", diagA, phi1)
+            g += np.einsum("iab,ab->i", jctx.D * u, coef_q)
+            grads.append(scale * (g if self.anisotropic else np.array([g.sum()])))
+        return (np.concatenate(grads) if grads else np.zeros(0)), inner
+
+    def _shape_gradients(self, s, adjK, P, W, T):
+        """Gradients of hyperparameters other than the length scales (ordered before them)."""
+        return []
+
 
 class _RBF(_Stationary):
     def _phi(self, s, order):
@@ -323,7 +414,21 @@ class _RationalQuadratic(_Stationary):
         return np.concatenate(grads) if grads else np.zeros(0)
 
     def _alpha_gradient(self, adj):
-        a, s, u = self.alpha, self._s, self._u
+        u = self._u
+        B = _add(adj.Kx, None if adj.Ky is None else -adj.Ky)
+        P = 0.0 if B is None else np.einsum("abi,abi->ab", B, u)
+        W = T = 0.0
+        if adj.Kxy is not None:
+            W = np.einsum("abij,abi,abj->ab", adj.Kxy, u, u)
+            T = np.einsum("abii->abi", adj.Kxy) @ self.inv_sq
+        return self._alpha_total(self._s, adj.K, P, W, T)
+
+    def _shape_gradients(self, s, adjK, P, W, T):
+        return [self._alpha_total(s, adjK, P, W, T)] if self.alpha_free else []
+
+    def _alpha_total(self, s, adjK, P, W, T):
+        """d/d(log alpha) of ``sum(adj * blocks)`` from the adjoint's contractions."""
+        a = self.alpha
         base = 1.0 + s / (2.0 * a)
         log_base = np.log(base)
         ratio = s / (2.0 * a * base)  # = -a * d(log base)/da
@@ -332,15 +437,7 @@ class _RationalQuadratic(_Stationary):
         dphi = a * phi * (-log_base + ratio)
         dphi1 = a * phi1 * (-log_base + (a + 1.0) * ratio / a)
         dphi2 = a * phi2 * (1.0 / (a + 1.0) - 1.0 / a - log_base + (a + 2.0) * ratio / a)
-        total = np.sum(adj.K * dphi)
-        B = _add(adj.Kx, None if adj.Ky is None else -adj.Ky)
-        if B is not None:
-            total += np.sum(2.0 * dphi1 * np.einsum("abi,abi->ab", B, u))
-        if adj.Kxy is not None:
-            A = adj.Kxy
-            W = np.einsum("abij,abi,abj->ab", A, u, u)
-            T = np.einsum("abii->abi", A) @ self.inv_sq
-            total += np.sum(-4.0 * dphi2 * W - 2.0 * dphi1 * T)
+        total = np.sum(adjK * dphi) + 2.0 * np.sum(dphi1 * P) + np.sum(-4.0 * dphi2 * W - 2.0 * dphi1 * T)
         return np.array([total])
 
 
@@ -432,6 +529,15 @@ class _Sum(_Node):
     def backward(self, adj):
         return np.concatenate([self.left.backward(adj), self.right.backward(adj)])
 
+    def forward_joint(self, jctx, out, scale):
+        self.left.forward_joint(jctx, out, scale)
+        self.right.forward_joint(jctx, out, scale)
+
+    def backward_joint(self, A4, scale):
+        gl, il = self.left.backward_joint(A4, scale)
+        gr, ir = self.right.backward_joint(A4, scale)
+        return np.concatenate([gl, gr]), il + ir
+
     def inner(self, adj):
         return self.left.inner(adj) + self.right.inner(adj)
 
@@ -474,6 +580,24 @@ class _Product(_Node):
         out = Blocks(K, Kx, Ky, Kxy)
         self._out = out
         return out
+
+    def _scaled(self):
+        """``(constant, other)`` of a product with a constant factor."""
+        if self._scale_side == "left":
+            return self.left, self.right
+        return self.right, self.left
+
+    def forward_joint(self, jctx, out, scale):
+        const, other = self._scaled()
+        other.forward_joint(jctx, out, scale * const.value)
+
+    def backward_joint(self, A4, scale):
+        const, other = self._scaled()
+        c = const.value
+        g_other, inner_other = other.backward_joint(A4, scale * c)
+        g_const = np.array([scale * c * inner_other]) if const.n_theta else np.zeros(0)
+        parts = [g_const, g_other] if self._scale_side == "left" else [g_other, g_const]
+        return np.concatenate(parts), c * inner_other
 
     def forward_weighted(self, ctx, beta):
         Ka, Kxa, Kyba, Kxyba = _weighted(self.left, ctx, beta)

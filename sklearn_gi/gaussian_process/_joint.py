@@ -8,7 +8,16 @@ partials ``J^T grad f``.
 
 import numpy as np
 
-from ._derivative_kernels import Blocks, Context, _weighted, assemble, compile_kernel, split
+from ._derivative_kernels import (
+    Blocks,
+    Context,
+    JointContext,
+    _weighted,
+    assemble,
+    compile_kernel,
+    split,
+    supports_joint,
+)
 
 # test points per chunk: bounds the (chunk, n, d, d) temporaries of prediction; 2**18
 # elements (2 MB) stay in cache: wing weight, 2000 points, values and gradients in
@@ -96,14 +105,29 @@ class JointObservations:
         return groups
 
     # ------------------------------------------------------------ training
+    def _joint_layout(self, node):
+        return self.n_gradients > 0 and self.J is None and supports_joint(node)
+
     def covariance(self, kernel):
         """Joint prior covariance of all observations (no noise) and the compiled kernel."""
         with_grad = self.n_gradients > 0
         node = compile_kernel(kernel, self.p)
+        if self._joint_layout(node):
+            n, d = self.n, self.n_gradients
+            out = np.zeros((1 + d, n, 1 + d, n))
+            node.forward_joint(JointContext(self.X), out, 1.0)
+            return out.reshape((1 + d) * n, (1 + d) * n), node
         blocks = node.forward(Context(self.X, need_x=with_grad, need_y=with_grad))
         if with_grad and self.J is not None:
             blocks = _to_raw(blocks, self.J, self.J)
         return assemble(blocks, self.n, self.n, self.n_gradients), node
+
+    def gradient(self, node, A):
+        """``d sum(A * K) / d theta`` for the ``node`` of the last :meth:`covariance`."""
+        if self._joint_layout(node):
+            n, d = self.n, self.n_gradients
+            return node.backward_joint(A.reshape(1 + d, n, 1 + d, n), 1.0)[0]
+        return node.backward(self.adjoint(A))
 
     def adjoint(self, A):
         """Adjoint blocks of a joint ``(N, N)`` matrix, in the kernel's coordinates."""
