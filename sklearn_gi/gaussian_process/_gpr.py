@@ -99,12 +99,12 @@ _GRADIENT_STALL = {"patience": 5, "band": 1e-4, "tol": 1e-5}
 # (26 cells, 2 seeds) 30 saves 4% of the evaluations (wing weight, n=100: 15%)
 # at the same errors
 _GRADIENT_LBFGS_MEMORY = 30
-# the default kernel's search adds the plain start (amplitude 1, length scales at
-# the standard deviations) up to this many rows of the joint system (one
-# likelihood evaluation then costs under ~25 ms on one core): measured at wing
-# weight n=20 (220 rows) the two starts give median NRMSE 5.5e-3 against 6.6e-3
-# from the screened one alone, in 0.1 s; at n=100 (1,100 rows) one start fits
-# in 2.1 s against 3.9 s for two, at the same accuracy (2.0e-4)
+# the default kernel's search adds a second screened start (the candidate at the
+# standard deviations) up to this many rows of the joint system (one likelihood
+# evaluation then costs under ~25 ms on one core): measured at wing weight (3
+# seeds, one thread), n=20 (220 rows): median NRMSE 5.0e-3 in 0.23 s against
+# 6.6e-3 in 0.07 s from the best candidate alone; n=100 (1,100 rows): one start
+# 2.0e-4 in 2.1 s, two starts the same error in 7.0 s
 _SECOND_START_MAX_ROWS = 1000
 
 
