@@ -131,12 +131,16 @@ def main(argv=None):
                         help="GAN epochs (default: the estimator's default)")
     parser.add_argument("--mean-residual", choices=["default", "true", "false"], default="default",
                         help="GIConditionalGAN's mean_residual (default: the estimator's default)")
+    parser.add_argument("--mean-solver", choices=["default", "lbfgs", "adam"], default="default",
+                        help="GIConditionalGAN's mean_solver (default: the estimator's default)")
     parser.add_argument("--name", default="conditional_gan", help="results file name")
     args = parser.parse_args(argv)
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     gan_params = {} if args.max_iter is None else {"max_iter": args.max_iter}
     if args.mean_residual != "default":
         gan_params["mean_residual"] = args.mean_residual == "true"
+    if args.mean_solver != "default":
+        gan_params["mean_solver"] = args.mean_solver
     start = time.perf_counter()
     runs, summary = run(args.problems, args.n_train, list(range(args.seeds)), n_test=args.n_test,
                         n_draws=args.n_draws, n_jobs=args.n_jobs, gan_params=gan_params)
