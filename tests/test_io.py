@@ -391,6 +391,7 @@ def test_callables_and_untrusted_classes_refused_at_save(tmp_path):
 def test_trusted_classes():
     names = trusted_classes()
     assert "sklearn_gi.neural_network.GIMLPRegressor" in names
+    assert "sklearn_gi.generative.GIConditionalGAN" in names
     assert "sklearn.gaussian_process.kernels.RBF" in names
     assert not any(name.startswith(("os.", "builtins.", "subprocess.")) for name in names)
 
@@ -434,6 +435,25 @@ def test_mlp_round_trip(params, k, dtype, tmp_path):
         refit = loaded.fit(X, y, G)  # a loaded model is an ordinary estimator
         again = model.fit(X, y, G)
     np.testing.assert_array_equal(refit.predict(X), again.predict(X))
+
+
+@pytest.mark.parametrize("params", [{}, {"mean_solver": "adam"}, {"mean_residual": False}],
+                         ids=["lbfgs-mean", "adam-mean", "direct-generator"])
+def test_conditional_gan_round_trip(params, tmp_path):
+    from sklearn_gi.datasets import make_stochastic_problem
+    from sklearn_gi.generative import GIConditionalGAN
+
+    X, Y, G = make_stochastic_problem("garch", 60, random_state=0)
+    gan = GIConditionalGAN((8,), (8,), latent_dim=2, max_iter=2, predict_samples=16, device="cpu",
+                           random_state=0, **params).fit(X, Y, G)
+    loaded = _round_trip(gan, tmp_path)
+    _assert_same_model(gan, loaded, X[:7])
+    np.testing.assert_array_equal(loaded.sample(X[:3], 5, random_state=1),
+                                  gan.sample(X[:3], 5, random_state=1))
+    assert loaded.loss_curve_ == gan.loss_curve_ and len(loaded.net_.history) == 2
+    assert (loaded.mean_estimator_ is None) == (gan.mean_estimator_ is None)
+    refit, again = loaded.fit(X, Y, G), gan.fit(X, Y, G)  # a loaded model is an ordinary estimator
+    np.testing.assert_array_equal(refit.predict(X[:7]), again.predict(X[:7]))
 
 
 def test_mlp_in_pipeline_round_trip(tmp_path):

@@ -717,26 +717,7 @@ class GIConditionalGAN(MultiOutputMixin, RegressorMixin, BaseEstimator):
             generator.mean.requires_grad_(False)
 
         batch_size = min(64, n) if self.batch_size == "auto" else min(self.batch_size, n)
-        self.net_ = ConditionalGANNet(
-            generator,
-            critic=critic,
-            latent_dim=self.latent_dim,
-            n_critic=self.n_critic,
-            penalty_weight=self.penalty_weight,
-            gradient_weight=self.gradient_weight,
-            mean_weight=self.mean_weight,
-            mean_draws=self.mean_draws,
-            gradient_projections=self.gradient_projections,
-            fit_mean=not prefit,
-            optimizer=torch.optim.Adam,
-            optimizer__betas=(0.5, 0.9),
-            critic_optimizer__betas=(0.5, 0.9),
-            lr=self.learning_rate,
-            max_epochs=self.max_iter,
-            batch_size=batch_size,
-            device=str(self.device_),
-            verbose=self.verbose,
-        )
+        self.net_ = self._make_net(generator, critic, batch_size, fit_mean=not prefit)
         self.net_.generator_ = torch.Generator(device=self.device_).manual_seed(int(torch_seed))
         self.net_.mean_steps_ = self.max_iter * math.ceil(n / batch_size)
         weights = sum(t.numel() for t in (*generator.parameters(), *critic.parameters()))
@@ -753,6 +734,42 @@ class GIConditionalGAN(MultiOutputMixin, RegressorMixin, BaseEstimator):
         self.gradient_loss_curve_ = (list(history[:, "gradient_loss"])
                                      if data.gradients is not None and not prefit else None)
         return self
+
+    def _make_net(self, generator, critic, batch_size, *, fit_mean):
+        """The skorch net of a fit (also rebuilt by :func:`sklearn_gi.io.load`)."""
+        return ConditionalGANNet(
+            generator,
+            critic=critic,
+            latent_dim=self.latent_dim,
+            n_critic=self.n_critic,
+            penalty_weight=self.penalty_weight,
+            gradient_weight=self.gradient_weight,
+            mean_weight=self.mean_weight,
+            mean_draws=self.mean_draws,
+            gradient_projections=self.gradient_projections,
+            fit_mean=fit_mean,
+            optimizer=torch.optim.Adam,
+            optimizer__betas=(0.5, 0.9),
+            critic_optimizer__betas=(0.5, 0.9),
+            lr=self.learning_rate,
+            max_epochs=self.max_iter,
+            batch_size=batch_size,
+            device=str(self.device_),
+            verbose=self.verbose,
+        )
+
+    def _modules(self):
+        """Untrained generator and discriminator of the fitted shapes (for loading weights)."""
+        p, k = self.n_features_in_, self.n_outputs_
+        layers = _layer_sizes(self.generator_layers, "generator_layers")
+        if self.mean_residual:
+            generator = MeanResidualGenerator(p, self.latent_dim, layers, k, self.activation,
+                                              self.latent_anchors)
+        else:
+            generator = MLPModule(p + self.latent_dim, layers, k, self.activation)
+        critic = MLPModule(p + k, _layer_sizes(self.discriminator_layers, "discriminator_layers"), 1,
+                           self.activation)
+        return generator, critic
 
     def _fit_mean(self, X, Y, G, layers, n, random_state):
         """``mu`` fitted as GIMLPRegressor fits a network, with early stopping."""

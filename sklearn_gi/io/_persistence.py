@@ -59,7 +59,9 @@ classes are special-cased: the torch module of :class:`GIMLPRegressor` is
 stored as its ``state_dict`` tensors, as ``.npy`` arrays (not ``torch.save``,
 which pickles), and the skorch net is rebuilt around it on load from the
 estimator's parameters, with its training history but without optimizer state
-or a validation split; :class:`GIKernelRidge` compiles its kernel from its
+or a validation split; :class:`GIConditionalGAN` likewise keeps the
+``state_dict`` of its generator and its discriminator (its ``mean_estimator_``
+is a nested :class:`GIMLPRegressor`); :class:`GIKernelRidge` compiles its kernel from its
 parameters at every prediction, so nothing of it is stored; scipy ``BSpline`` objects (of a
 ``SplineTransformer``) are stored by their knots, coefficients and degree.
 
@@ -127,6 +129,8 @@ _TRUSTED = {
     "sklearn_gi.kernel_ridge.GIKernelRidge": ("sklearn_gi.kernel_ridge", "GIKernelRidge", "estimator"),
     "sklearn_gi.neural_network.GIMLPRegressor": (
         "sklearn_gi.neural_network", "GIMLPRegressor", "estimator"),
+    "sklearn_gi.generative.GIConditionalGAN": (
+        "sklearn_gi.generative", "GIConditionalGAN", "estimator"),
     "sklearn_gi.pipeline.GIPipeline": ("sklearn_gi.pipeline", "GIPipeline", "estimator"),
     "sklearn_gi.compose.GITransformedTargetRegressor": (
         "sklearn_gi.compose", "GITransformedTargetRegressor", "estimator"),
@@ -159,7 +163,7 @@ _TRUSTED = {
     },
 }
 # these need torch: never imported to answer "is this object of that class?"
-_NEEDS_TORCH = {"sklearn_gi.neural_network.GIMLPRegressor"}
+_NEEDS_TORCH = {"sklearn_gi.neural_network.GIMLPRegressor", "sklearn_gi.generative.GIConditionalGAN"}
 
 # numpy scalar types by name (np.dtype(name).type), for scalars and dtype-valued attributes
 _SCALAR_TYPES = {
@@ -391,9 +395,23 @@ def _save_mlp(writer, obj, attributes, path):
     }
 
 
+def _save_gan(writer, obj, attributes, path):
+    net = attributes.pop("net_", None)
+    if net is None:
+        return None
+    writer.uses_torch = True
+    states = {}
+    for name, module in (("generator_state", net.module_), ("critic_state", net.critic_)):
+        states[name] = {key: writer.array(tensor.detach().cpu().numpy())
+                        for key, tensor in module.state_dict().items()}
+    return {**states, "history": writer.encode(list(net.history), f"{path}.net_.history"),
+            "net": {"batch_size": int(net.batch_size), "mean_steps": int(net.mean_steps_)}}
+
+
 _SAVE_HOOKS = {
     "sklearn_gi.kernel_ridge.GIKernelRidge": _save_kernel_ridge,
     "sklearn_gi.neural_network.GIMLPRegressor": _save_mlp,
+    "sklearn_gi.generative.GIConditionalGAN": _save_gan,
 }
 
 
@@ -811,6 +829,18 @@ def _load_kernel_ridge(reader, obj, extra):
     return None  # the compiled kernel is rebuilt from the parameters at every prediction
 
 
+def _load_device(reader, saved):
+    """``load(device=...)``, else the saved CUDA device when present here, else the CPU."""
+    import torch
+
+    if reader.device is not None:
+        return torch.device(reader.device)
+    if saved is not None and saved.type == "cuda" and torch.cuda.is_available() and (
+            saved.index is None or saved.index < torch.cuda.device_count()):
+        return saved
+    return torch.device("cpu")
+
+
 def _load_mlp(reader, obj, extra):
     if extra is None:
         return
@@ -819,15 +849,7 @@ def _load_mlp(reader, obj, extra):
 
     from ..neural_network._modules import MLPModule
 
-    saved = getattr(obj, "device_", None)
-    device = torch.device("cpu")
-    requested = reader.device
-    if requested is not None:
-        device = torch.device(requested)
-    elif saved is not None and saved.type == "cuda" and torch.cuda.is_available() and (
-            saved.index is None or saved.index < torch.cuda.device_count()):
-        device = saved
-    obj.device_ = device
+    device = obj.device_ = _load_device(reader, getattr(obj, "device_", None))
     state = _field(extra, "module_state")
     tensors = {key: torch.from_numpy(reader.array(_field(ref, "ref", str)))
                for key, ref in state.items()}
@@ -849,9 +871,42 @@ def _load_mlp(reader, obj, extra):
     obj.net_ = net
 
 
+def _load_gan(reader, obj, extra):
+    if extra is None:
+        return
+    import torch
+    from skorch.history import History
+
+    obj.device_ = _load_device(reader, getattr(obj, "device_", None))
+    try:
+        generator, critic = obj._modules()
+    except (AttributeError, TypeError, ValueError) as exc:
+        raise _refuse(f"GIConditionalGAN with inconsistent parameters ({exc}).") from None
+    for module, key in ((generator, "generator_state"), (critic, "critic_state")):
+        state = _field(extra, key)
+        tensors = {name: torch.from_numpy(reader.array(_field(ref, "ref", str)))
+                   for name, ref in state.items()}
+        try:
+            module.load_state_dict(tensors, strict=True)
+        except RuntimeError as exc:
+            raise _refuse(f"the network weights do not fit the estimator's parameters ({exc}).") from None
+    prefit = getattr(obj, "mean_estimator_", None) is not None
+    if prefit:
+        generator.mean.requires_grad_(False)
+    net_params = _field(extra, "net")
+    net = obj._make_net(generator.to(obj.device_), critic.to(obj.device_),
+                        int(net_params.get("batch_size", 1)), fit_mean=not prefit)
+    net.initialize()
+    net.mean_steps_ = int(net_params.get("mean_steps", 0))
+    history = reader.decode(extra.get("history", []))
+    net.history = History(history if isinstance(history, list) else [])
+    obj.net_ = net
+
+
 _LOAD_HOOKS = {
     "sklearn_gi.kernel_ridge.GIKernelRidge": _load_kernel_ridge,
     "sklearn_gi.neural_network.GIMLPRegressor": _load_mlp,
+    "sklearn_gi.generative.GIConditionalGAN": _load_gan,
 }
 
 
