@@ -144,6 +144,8 @@ def test_log_marginal_likelihood_gradient_with_feature_jacobian():
     ConstantKernel(0.3) * (RBF([1.0, 2.0, 0.5]) + ConstantKernel(2.0) * Matern(0.7, nu=1.5)),
     RationalQuadratic(0.9, alpha=2.0) + WhiteKernel(0.3) + ConstantKernel(0.2),
     GIGaussianProcessRegressor._default_kernel(np.array([1.0, 0.5, 2.0]), 3.0, 2.0),
+    ConstantKernel(1.5, "fixed") * RBF([1.0, 2.0, 0.5], "fixed") + ConstantKernel(0.3) * RBF(0.7)
+    + WhiteKernel(0.1, "fixed"),
 ], ids=lambda k: str(k)[:30])
 def test_joint_layout_matches_the_block_path(kernel):
     """The fast path writing blocks into the joint matrix gives the same matrix and gradient."""
@@ -163,6 +165,18 @@ def test_joint_layout_matches_the_block_path(kernel):
     np.testing.assert_allclose(got, expected, rtol=1e-11, atol=1e-11 * np.abs(expected).max())
     assert inner == pytest.approx(np.sum(A * reference), rel=1e-11)
     assert got.shape == kernel.theta.shape
+
+
+def test_default_kernel_likelihood_gradient_matches_finite_differences():
+    """The fast path end to end: the default kernel's analytic gradient, with NaN partials."""
+    X, y, G = _gradient_cases()["nan-partials"]
+    kernel = GIGaussianProcessRegressor._default_kernel(X.std(axis=0), 2.0, 3.0)
+    gp = GIGaussianProcessRegressor(kernel, optimizer=None, alpha=1e-6).fit(X, y, G)
+    assert supports_joint(compile_kernel(gp.kernel_, X.shape[1]))
+    theta = gp.kernel_.theta - 0.1
+    _, grad = gp.log_marginal_likelihood(theta, eval_gradient=True)
+    fd = _finite_difference_gradient(gp.log_marginal_likelihood, theta)
+    np.testing.assert_allclose(grad, fd, rtol=1e-5, atol=1e-5 * max(1.0, np.abs(fd).max()))
 
 
 def test_general_products_use_the_block_path():

@@ -193,9 +193,10 @@ class GIGaussianProcessRegressor(MultiOutputMixin, RegressorMixin, BaseEstimator
         of a few length scales (0.3 to 30 standard deviations, each with its
         maximum-likelihood amplitude), which avoids the poor local optima a
         single plain start often finds once derivatives are observed; while
-        the joint system has at most 1,000 rows (``n * (1 + d)``), where a
-        second search is cheap, also from the plain start (amplitude 1,
-        length scales at the standard deviations), which often finds another
+        the joint system has at most 1,000 rows (``n * (1 + d)``, or ``n``
+        without gradients), where a second search is cheap, also from the
+        candidate at the standard deviations (with its maximum-likelihood
+        amplitude), which often reaches another
         optimum, and keeps the higher likelihood. More starts:
         ``n_restarts_optimizer``. A length scale at its upper bound marks
         an input the data do not depend on and an amplitude at its lower bound
@@ -426,7 +427,7 @@ class GIGaussianProcessRegressor(MultiOutputMixin, RegressorMixin, BaseEstimator
                 # plain start too, which often finds another optimum
                 best, other = self._screened_starts(x_scale)
                 small = self._system.n_observations <= _SECOND_START_MAX_ROWS
-                starts = [best, other] if small else [best]
+                starts = [best, other] if small and not np.array_equal(best, other) else [best]
             if self.n_restarts_optimizer > 0:
                 bounds = self.kernel_.bounds
                 if not np.isfinite(bounds).all():
@@ -436,15 +437,17 @@ class GIGaussianProcessRegressor(MultiOutputMixin, RegressorMixin, BaseEstimator
                     )
                 starts += [self._rng.uniform(bounds[:, 0], bounds[:, 1])
                            for _ in range(self.n_restarts_optimizer)]
-            optima, caught = [], []
+            optima, caught, passed = [], [], set()
             for theta0 in starts:
                 # only the chosen run's convergence warnings concern the user
                 with warnings.catch_warnings(record=True) as records:
                     warnings.simplefilter("always", ConvergenceWarning)
                     optima.append(self._constrained_optimization(obj_func, theta0, self.kernel_.bounds))
                 caught.append([r for r in records if issubclass(r.category, ConvergenceWarning)])
-                for record in records:  # anything else passes through
-                    if not issubclass(record.category, ConvergenceWarning):
+                for record in records:  # anything else passes through, once
+                    key = (record.category, str(record.message))
+                    if not issubclass(record.category, ConvergenceWarning) and key not in passed:
+                        passed.add(key)
                         warnings.warn_explicit(record.message, record.category, record.filename,
                                                record.lineno)
             values = [value for _, value in optima]

@@ -72,6 +72,9 @@ class ConditionalGANNet(NeuralNet):
         generator:     mean s(-D(x, G(x, z))) + mean_weight * value term
                        + gradient_weight * Sobolev term
 
+    (the last two only while ``fit_mean``; a mean-residual generator fitted
+    beforehand keeps its ``mu`` fixed)
+
     the non-saturating GAN loss with the R1 penalty on the runs (Mescheder,
     Geiger and Nowozin, 2018). The Sobolev term is the mean squared error
     between ``d/dx mean_m G(x, z_m)`` and the pathwise derivatives, over their
@@ -415,8 +418,11 @@ class GIConditionalGAN(MultiOutputMixin, RegressorMixin, BaseEstimator):
         Dimension of the generator's Gaussian noise ``z``.
     gradient_weight : float, default=1.0
         Weight of the Sobolev term (mean squared error of the conditional
-        mean's Jacobian, standardized units) against the adversarial loss.
-        0, or ``fit`` without ``dYdX``, trains the same GAN without the derivatives.
+        mean's Jacobian, standardized units) against the adversarial loss
+        (``mean_residual=False``); with the mean-residual generator ``mu``
+        sees no adversarial loss, and only the ratio ``gradient_weight /
+        mean_weight`` of its regression matters. 0, or ``fit`` without
+        ``dYdX``, trains the same GAN without the derivatives.
     gradient_projections : int or None, default=None
         Match this many random unit projections ``v^T J`` per run (drawn at
         each step) instead of the whole Jacobian, as in stochastic Sobolev
@@ -429,7 +435,10 @@ class GIConditionalGAN(MultiOutputMixin, RegressorMixin, BaseEstimator):
         ``mean_draws`` generated outputs at ``x_i`` and the run ``y_i``, an
         unbiased regression of the conditional mean. It uses no derivatives,
         so a fit without ``dYdX`` keeps it; 0 leaves the mean to the
-        adversarial game alone.
+        adversarial game alone. With the mean-residual generator it weighs
+        the values against the derivatives in ``mu``'s regression (the
+        gradient weight of that regression is ``gradient_weight /
+        mean_weight``: a tiny ``mean_weight`` all but drops the values).
     mean_draws : int, default=8
         With ``mean_residual=False``: latent draws ``M`` per run whose generated outputs are averaged into
         the conditional mean of the value and Sobolev terms. The plain
@@ -460,7 +469,8 @@ class GIConditionalGAN(MultiOutputMixin, RegressorMixin, BaseEstimator):
         ``early_stopping=True``: runs are noisy by definition, and on the three
         stochastic benchmark problems the early-stopped fit is 0.5-5 times
         more accurate than one run to convergence); ``mu`` is then fixed and
-        the game trains ``r`` only (``mean_estimator_`` is that fit). "adam":
+        the game trains ``r`` only (``mean_estimator_`` is that fit; its
+        budget and stopping rule are GIMLPRegressor's, not ``max_iter``). "adam":
         ``mu`` is trained inside the game by Adam on the value and Sobolev
         terms, with a cosine-annealed learning rate. With ``mean_weight=0``
         the mean is left to the game in either case.
@@ -508,8 +518,9 @@ class GIConditionalGAN(MultiOutputMixin, RegressorMixin, BaseEstimator):
         Discriminator loss per epoch (logistic loss plus the R1 penalty;
         ``2 log 2 = 1.386`` when it cannot tell runs from generated outputs).
     gradient_loss_curve_ : list of float or None
-        Sobolev term per epoch, when the game trained ``mu`` on gradients
-        (``mean_solver="adam"`` or ``mean_residual=False``); else None.
+        Sobolev term per epoch, when the game trained the mean on gradients
+        (``mean_solver="adam"``, ``mean_residual=False``, or ``mean_weight=0``
+        with gradients); else None.
     mean_estimator_ : GIMLPRegressor or None
         The fit of ``mu`` with ``mean_solver="lbfgs"`` (its ``loss_curve_``,
         ``n_iter_``, ``validation_loss_curve_``); its network's weights are
@@ -795,7 +806,7 @@ class GIConditionalGAN(MultiOutputMixin, RegressorMixin, BaseEstimator):
                 f"({regression.max_iter} iterations) with the validation loss still falling; "
                 "mean_solver='adam' trains mu inside the game instead.",
                 ConvergenceWarning,
-                stacklevel=4,
+                stacklevel=5,  # _fit_mean, _fit, fit, _fit_context, the caller
             )
         return regression
 
