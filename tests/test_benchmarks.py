@@ -302,3 +302,13 @@ def test_tiny_data_defaults_interpolate_for_every_seed(function, design):
     scores, iterations = mlp_tiny_data.r2_scores(function, design, seeds=[0, 1, 2])
     assert scores.min() > 0.9, scores
     assert iterations.max() < 5000
+
+
+def test_activation_benchmark_fits_each_activation_on_the_suite_samples():
+    from benchmarks import mlp_activation
+
+    out = {a: mlp_activation.suite_errors(a, [20], [0], problems=["booth"]) for a in ("tanh", "silu")}
+    for a, cells in out.items():
+        error, fit_s, caught = cells["booth", 20]
+        assert 0 < error < 0.05 and fit_s > 0 and caught == 0  # booth is a quadratic: both fit it
+    assert out["tanh"]["booth", 20][0] != out["silu"]["booth", 20][0]  # the activation is applied
