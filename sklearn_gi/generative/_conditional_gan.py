@@ -97,6 +97,9 @@ class ConditionalGANNet(NeuralNet):
     mean_weight : float, default=1.0
     mean_draws : int, default=8
     gradient_projections : int or None, default=None
+    critic_gradients : bool, default=False
+        The discriminator's input is ``(x, y, dy/dx u)`` with a random unit
+        input direction ``u`` per run (the data's gradients must be complete).
     fit_mean : bool, default=True
         Train a mean-residual generator's ``mu`` with the value and Sobolev
         terms; False: ``mu`` was fitted beforehand and is fixed (the game
@@ -120,6 +123,7 @@ class ConditionalGANNet(NeuralNet):
         mean_draws=8,
         gradient_projections=None,
         fit_mean=True,
+        critic_gradients=False,
         **kwargs,
     ):
         kwargs.setdefault("criterion", torch.nn.MSELoss)  # unused; skorch requires one
@@ -135,6 +139,7 @@ class ConditionalGANNet(NeuralNet):
         self.mean_draws = mean_draws
         self.gradient_projections = gradient_projections
         self.fit_mean = fit_mean
+        self.critic_gradients = critic_gradients
         super().__init__(module, **kwargs)
 
     # set by the estimator for the duration of a fit (generators do not pickle)
@@ -183,18 +188,58 @@ class ConditionalGANNet(NeuralNet):
         return torch.randn(*shape, self.latent_dim, generator=self.generator_, device=like.device,
                            dtype=like.dtype)
 
+    def _directions(self, data):
+        """Random unit input directions ``u`` (n, p), when the critic sees ``dy/dx u``."""
+        if not self.critic_gradients or data.gradients is None:
+            return None
+        X = data.X
+        u = torch.randn(X.shape, generator=self.generator_, device=X.device, dtype=X.dtype)
+        return u / u.norm(dim=1, keepdim=True).clamp(min=1e-12)
+
+    def _generate(self, X, Z, u, detach_mean=False):
+        """Generated outputs and, with directions ``u``, their derivatives ``dG/dx u``."""
+        inputs = torch.cat([X, Z], dim=1)
+        if u is None:
+            if isinstance(self.module_, MeanResidualGenerator):
+                return self.module_(inputs, detach_mean=detach_mean), None
+            return self.module_(inputs), None
+        pad = torch.zeros_like(Z)
+        if isinstance(self.module_, MeanResidualGenerator):
+            gen = self.module_
+            mu, dmu = _forward_with_tangent(gen.mean, X, u)
+            if detach_mean:
+                mu, dmu = mu.detach(), dmu.detach()
+            r, dr = _forward_with_tangent(gen.residual, inputs, torch.cat([u, pad], dim=1))
+            n, a = len(X), len(gen.anchors)
+            at = torch.cat([X.repeat_interleave(a, dim=0), gen.anchors.repeat(n, 1)], dim=1)
+            ua = torch.cat([u.repeat_interleave(a, dim=0), torch.zeros(n * a, Z.shape[1], device=X.device,
+                                                                       dtype=X.dtype)], dim=1)
+            ra, dra = _forward_with_tangent(gen.residual, at, ua)
+            out = mu + r - ra.reshape(n, a, -1).mean(dim=1)
+            return out, dmu + dr - dra.reshape(n, a, -1).mean(dim=1)
+        return _forward_with_tangent(self.module_, inputs, torch.cat([u, pad], dim=1))
+
+    def _critic_inputs(self, X, Y, dY):
+        return torch.cat([X, Y] if dY is None else [X, Y, dY], dim=1)
+
     def critic_loss(self, data):
         """Discriminator loss on one batch: logistic loss plus the R1 penalty on the runs."""
         X, Y = data.X, data.y
+        u = self._directions(data)
         with torch.no_grad():
-            fake = self.module_(torch.cat([X, self._latent(len(X), like=X)], dim=1))
+            fake, dfake = self._generate(X, self._latent(len(X), like=X), u)
         real = Y.detach().requires_grad_(True)
-        real_score = self.critic_(torch.cat([X, real], dim=1))
-        fake_score = self.critic_(torch.cat([X, fake], dim=1))
+        dreal = None
+        if u is not None:
+            # the runs' pathwise derivatives along u: (n, k, p) @ (n, p, 1)
+            dreal = (data.gradients @ u.unsqueeze(2)).squeeze(2).detach().requires_grad_(True)
+        real_score = self.critic_(self._critic_inputs(X, real, dreal))
+        fake_score = self.critic_(self._critic_inputs(X, fake, dfake))
         loss = softplus(fake_score).mean() + softplus(-real_score).mean()
         if self.penalty_weight:
-            (grad,) = torch.autograd.grad(real_score.sum(), real, create_graph=True)
-            loss = loss + 0.5 * self.penalty_weight * (grad**2).sum(dim=1).mean()
+            wrt = [real] if dreal is None else [real, dreal]
+            grads = torch.autograd.grad(real_score.sum(), wrt, create_graph=True)
+            loss = loss + 0.5 * self.penalty_weight * sum((g**2).sum(dim=1) for g in grads).mean()
         return loss
 
     def mean_losses(self, data):
@@ -240,13 +285,11 @@ class ConditionalGANNet(NeuralNet):
     def generator_loss(self, data):
         """Adversarial loss plus ``mean_weight`` and ``gradient_weight`` times the mean terms."""
         X = data.X
-        inputs = torch.cat([X, self._latent(len(X), like=X)], dim=1)
-        if isinstance(self.module_, MeanResidualGenerator) and self.mean_weight:
-            # mu learns from the value and Sobolev terms only; the game shapes the residual
-            fake = self.module_(inputs, detach_mean=True)
-        else:
-            fake = self.module_(inputs)
-        loss = softplus(-self.critic_(torch.cat([X, fake], dim=1))).mean()
+        u = self._directions(data)
+        # mu learns from the value and Sobolev terms only; the game shapes the residual
+        detach = isinstance(self.module_, MeanResidualGenerator) and bool(self.mean_weight)
+        fake, dfake = self._generate(X, self._latent(len(X), like=X), u, detach_mean=detach)
+        loss = softplus(-self.critic_(self._critic_inputs(X, fake, dfake))).mean()
         value, sobolev = self.mean_losses(data)
         if value is not None:
             loss = loss + self.mean_weight * value
@@ -295,6 +338,19 @@ class ConditionalGANNet(NeuralNet):
 
     def validation_step(self, batch, **fit_params):  # pragma: no cover - no validation split
         raise NotImplementedError("ConditionalGANNet has no validation step.")
+
+
+def _forward_with_tangent(module, X, V):
+    """Outputs of an :class:`MLPModule` and their derivative along input tangents ``V`` (n, d)."""
+    layers = module.layers
+    z = layers[0](X)
+    t = V @ layers[0].weight.T
+    for layer in layers[1:]:
+        h = module._act(z)
+        t = module._act_derivative(z, h) * t
+        z = layer(h)
+        t = t @ layer.weight.T
+    return z, t
 
 
 def _debiased_squared_error(draws, target, mask=None):
@@ -382,6 +438,9 @@ class GIConditionalGAN(MultiOutputMixin, RegressorMixin, BaseEstimator):
     Since ``E[dy/dx | x] = d/dx E[y | x]``, the derivatives are unbiased
     targets for the gradient of the generator's conditional mean; the fit
     adds their mismatch to the adversarial loss (a Sobolev term on the mean).
+    The discriminator also sees each run's derivative along a random input
+    direction next to its output (``critic_gradients``), so the derivatives
+    shape the generated spread as well.
 
     The adversarial objective is the non-saturating GAN loss with the R1
     gradient penalty on the real runs (Mescheder, Geiger and Nowozin, 2018):
@@ -474,6 +533,18 @@ class GIConditionalGAN(MultiOutputMixin, RegressorMixin, BaseEstimator):
         ``mu`` is trained inside the game by Adam on the value and Sobolev
         terms, with a cosine-annealed learning rate. With ``mean_weight=0``
         the mean is left to the game in either case.
+    critic_gradients : bool, default=True
+        Let the discriminator judge each run together with its pathwise
+        derivative along a random unit input direction ``u`` (drawn per run
+        and step): it compares ``(x, y, dy/dx u)`` of the runs with ``(x,
+        G(x, z), dG/dx(x, z) u)`` of the generator (forward-mode, through
+        ``mu`` and ``r``), so the derivatives shape the generated
+        distribution, not only its mean: how each run moves with ``x``
+        reveals its noise. Used when ``dYdX`` is given with every partial
+        known and ``gradient_weight > 0`` (``critic_sees_gradients_`` tells);
+        otherwise, or with ``critic_gradients=False``, it sees ``(x, y)``. It doubles the
+        discriminator's output-sized input and costs about 1.8 times the
+        fit time.
     latent_anchors : int, default=32
         Number of fixed latent anchors of ``rbar`` when ``mean_residual``.
     n_critic : int, default=2
@@ -521,6 +592,9 @@ class GIConditionalGAN(MultiOutputMixin, RegressorMixin, BaseEstimator):
         Sobolev term per epoch, when the game trained the mean on gradients
         (``mean_solver="adam"``, ``mean_residual=False``, or ``mean_weight=0``
         with gradients); else None.
+    critic_sees_gradients_ : bool
+        Whether the discriminator saw the runs' directional derivatives
+        (``critic_gradients`` with a complete ``dYdX``).
     mean_estimator_ : GIMLPRegressor or None
         The fit of ``mu`` with ``mean_solver="lbfgs"`` (its ``loss_curve_``,
         ``n_iter_``, ``validation_loss_curve_``); its network's weights are
@@ -563,6 +637,7 @@ class GIConditionalGAN(MultiOutputMixin, RegressorMixin, BaseEstimator):
         "mean_draws": [Interval(Integral, 1, None, closed="left")],
         "mean_residual": ["boolean"],
         "mean_solver": [StrOptions({"lbfgs", "adam"})],
+        "critic_gradients": ["boolean"],
         "latent_anchors": [Interval(Integral, 1, None, closed="left")],
         "n_critic": [Interval(Integral, 1, None, closed="left")],
         "penalty_weight": [Interval(Real, 0, None, closed="left")],
@@ -588,6 +663,7 @@ class GIConditionalGAN(MultiOutputMixin, RegressorMixin, BaseEstimator):
         mean_draws=8,
         mean_residual=True,
         mean_solver="lbfgs",
+        critic_gradients=True,
         latent_anchors=32,
         n_critic=2,
         penalty_weight=1.0,
@@ -609,6 +685,7 @@ class GIConditionalGAN(MultiOutputMixin, RegressorMixin, BaseEstimator):
         self.mean_draws = mean_draws
         self.mean_residual = mean_residual
         self.mean_solver = mean_solver
+        self.critic_gradients = critic_gradients
         self.latent_anchors = latent_anchors
         self.n_critic = n_critic
         self.penalty_weight = penalty_weight
@@ -711,7 +788,11 @@ class GIConditionalGAN(MultiOutputMixin, RegressorMixin, BaseEstimator):
             else:
                 generator = MLPModule(p + self.latent_dim, generator_layers, k, self.activation)
                 _glorot_init(generator)
-            critic = MLPModule(p + k, critic_layers, 1, self.activation)
+            # the discriminator also sees each run's derivative along a random input direction
+            self.critic_sees_gradients_ = bool(
+                self.critic_gradients and data.gradients is not None and data.mask is None)
+            critic = MLPModule(p + k * (1 + self.critic_sees_gradients_), critic_layers, 1,
+                               self.activation)
             _glorot_init(critic)
         if self.mean_residual:
             generator.anchors.copy_(torch.as_tensor(random_state.standard_normal(
@@ -759,6 +840,7 @@ class GIConditionalGAN(MultiOutputMixin, RegressorMixin, BaseEstimator):
             mean_draws=self.mean_draws,
             gradient_projections=self.gradient_projections,
             fit_mean=fit_mean,
+            critic_gradients=bool(getattr(self, "critic_sees_gradients_", False)),
             optimizer=torch.optim.Adam,
             optimizer__betas=(0.5, 0.9),
             critic_optimizer__betas=(0.5, 0.9),
@@ -778,7 +860,8 @@ class GIConditionalGAN(MultiOutputMixin, RegressorMixin, BaseEstimator):
                                               self.latent_anchors)
         else:
             generator = MLPModule(p + self.latent_dim, layers, k, self.activation)
-        critic = MLPModule(p + k, _layer_sizes(self.discriminator_layers, "discriminator_layers"), 1,
+        width = p + k * (1 + bool(getattr(self, "critic_sees_gradients_", False)))
+        critic = MLPModule(width, _layer_sizes(self.discriminator_layers, "discriminator_layers"), 1,
                            self.activation)
         return generator, critic
 
