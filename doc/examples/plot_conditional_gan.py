@@ -9,8 +9,9 @@ derivatives are unbiased targets for the slope of the conditional mean, and
 each run's derivative also shows how its noise moves with ``x``.
 :class:`~sklearn_gi.generative.GIConditionalGAN` uses both: its mean network
 is a Sobolev regression on the values and derivatives, and its discriminator
-judges each run together with its derivative along a random direction. Here the same GAN is trained on the same runs with and
-without the derivatives, and compared with the exact conditional distributions
+judges each run together with its derivative along a random direction.
+Here the same GAN is trained on the same runs with and without the
+derivatives, and compared with the exact conditional distributions
 of two built-in processes: a 1-D heteroscedastic one and 16x16 images of a
 textured blob whose position and width are the inputs.
 
