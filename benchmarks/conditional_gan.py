@@ -133,6 +133,8 @@ def main(argv=None):
                         help="GIConditionalGAN's mean_residual (default: the estimator's default)")
     parser.add_argument("--mean-solver", choices=["default", "lbfgs", "adam"], default="default",
                         help="GIConditionalGAN's mean_solver (default: the estimator's default)")
+    parser.add_argument("--critic-gradients", choices=["default", "true", "false"], default="default",
+                        help="GIConditionalGAN's critic_gradients (default: the estimator's default)")
     parser.add_argument("--name", default="conditional_gan", help="results file name")
     args = parser.parse_args(argv)
     os.environ.setdefault("OMP_NUM_THREADS", "1")
@@ -141,6 +143,8 @@ def main(argv=None):
         gan_params["mean_residual"] = args.mean_residual == "true"
     if args.mean_solver != "default":
         gan_params["mean_solver"] = args.mean_solver
+    if args.critic_gradients != "default":
+        gan_params["critic_gradients"] = args.critic_gradients == "true"
     start = time.perf_counter()
     runs, summary = run(args.problems, args.n_train, list(range(args.seeds)), n_test=args.n_test,
                         n_draws=args.n_draws, n_jobs=args.n_jobs, gan_params=gan_params)

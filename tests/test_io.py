@@ -456,6 +456,25 @@ def test_conditional_gan_round_trip(params, tmp_path):
     np.testing.assert_array_equal(refit.predict(X[:7]), again.predict(X[:7]))
 
 
+@pytest.mark.parametrize("param, value", [("activation", "bogus"), ("latent_anchors", -1),
+                                          ("generator_layers", [3]), ("mean_residual", False)])
+def test_conditional_gan_with_tampered_parameters_is_refused(param, value, tmp_path):
+    from sklearn_gi.datasets import make_stochastic_problem
+    from sklearn_gi.generative import GIConditionalGAN
+
+    X, Y, G = make_stochastic_problem("heteroscedastic", 40, random_state=0)
+    path = tmp_path / "gan.sgi"
+    save(GIConditionalGAN((8,), (8,), latent_dim=2, max_iter=1, device="cpu", random_state=0)
+         .fit(X, Y, G), path)
+
+    def change(manifest):
+        manifest["root"]["params"][param] = value
+
+    _edit_manifest(path, change)
+    with pytest.raises(ValueError, match="Not a valid sklearn-gi model file"):
+        load(path)
+
+
 def test_mlp_in_pipeline_round_trip(tmp_path):
     X, y, G = _data()
     with warnings.catch_warnings():

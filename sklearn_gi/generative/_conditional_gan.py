@@ -69,6 +69,9 @@ class ConditionalGANNet(NeuralNet):
 
         discriminator: mean s(D(x, G(x, z))) + mean s(-D(x, y))
                        + penalty_weight / 2 * mean ||d D(x, y) / d y||^2
+
+    (with ``critic_gradients`` the discriminator's input is ``(x, y, u, dy/dx u)``
+    and the penalty also covers ``dy/dx u``)
         generator:     mean s(-D(x, G(x, z))) + mean_weight * value term
                        + gradient_weight * Sobolev term
 
@@ -219,8 +222,11 @@ class ConditionalGANNet(NeuralNet):
             return out, dmu + dr - dra.reshape(n, a, -1).mean(dim=1)
         return _forward_with_tangent(self.module_, inputs, torch.cat([u, pad], dim=1))
 
-    def _critic_inputs(self, X, Y, dY):
-        return torch.cat([X, Y] if dY is None else [X, Y, dY], dim=1)
+    @staticmethod
+    def _critic_inputs(X, Y, dY, u):
+        # the direction goes in too: without it only rotation-invariant statistics of
+        # dy/dx could be judged (with one input, u = +-1 would hide the derivative's sign)
+        return torch.cat([X, Y] if dY is None else [X, Y, u, dY], dim=1)
 
     def critic_loss(self, data):
         """Discriminator loss on one batch: logistic loss plus the R1 penalty on the runs."""
@@ -233,8 +239,8 @@ class ConditionalGANNet(NeuralNet):
         if u is not None:
             # the runs' pathwise derivatives along u: (n, k, p) @ (n, p, 1)
             dreal = (data.gradients @ u.unsqueeze(2)).squeeze(2).detach().requires_grad_(True)
-        real_score = self.critic_(self._critic_inputs(X, real, dreal))
-        fake_score = self.critic_(self._critic_inputs(X, fake, dfake))
+        real_score = self.critic_(self._critic_inputs(X, real, dreal, u))
+        fake_score = self.critic_(self._critic_inputs(X, fake, dfake, u))
         loss = softplus(fake_score).mean() + softplus(-real_score).mean()
         if self.penalty_weight:
             wrt = [real] if dreal is None else [real, dreal]
@@ -289,7 +295,7 @@ class ConditionalGANNet(NeuralNet):
         # mu learns from the value and Sobolev terms only; the game shapes the residual
         detach = isinstance(self.module_, MeanResidualGenerator) and bool(self.mean_weight)
         fake, dfake = self._generate(X, self._latent(len(X), like=X), u, detach_mean=detach)
-        loss = softplus(-self.critic_(self._critic_inputs(X, fake, dfake))).mean()
+        loss = softplus(-self.critic_(self._critic_inputs(X, fake, dfake, u))).mean()
         value, sobolev = self.mean_losses(data)
         if value is not None:
             loss = loss + self.mean_weight * value
@@ -536,21 +542,22 @@ class GIConditionalGAN(MultiOutputMixin, RegressorMixin, BaseEstimator):
     critic_gradients : bool, default=True
         Let the discriminator judge each run together with its pathwise
         derivative along a random unit input direction ``u`` (drawn per run
-        and step): it compares ``(x, y, dy/dx u)`` of the runs with ``(x,
-        G(x, z), dG/dx(x, z) u)`` of the generator (forward-mode, through
-        ``mu`` and ``r``), so the derivatives shape the generated
-        distribution, not only its mean: how each run moves with ``x``
-        reveals its noise. Used when ``dYdX`` is given with every partial
-        known and ``gradient_weight > 0`` (``critic_sees_gradients_`` tells);
-        otherwise, or with ``critic_gradients=False``, it sees ``(x, y)``. It doubles the
-        discriminator's output-sized input and costs about 1.8 times the
-        fit time.
+        and step, and also an input of the discriminator): it compares ``(x,
+        y, u, dy/dx u)`` of the runs with ``(x, G(x, z), u, dG/dx(x, z) u)``
+        of the generator (forward-mode, through ``mu`` and ``r``), so the
+        derivatives shape the generated distribution, not only its mean:
+        how each run moves with ``x`` reveals its noise. Used when ``dYdX``
+        is given with every partial known and ``gradient_weight > 0``
+        (``critic_sees_gradients_`` tells); otherwise, or with
+        ``critic_gradients=False``, it sees ``(x, y)``. It doubles the
+        discriminator's input and about doubles the fit time.
     latent_anchors : int, default=32
         Number of fixed latent anchors of ``rbar`` when ``mean_residual``.
     n_critic : int, default=2
         Discriminator updates per generator update.
     penalty_weight : float, default=1.0
         Weight ``gamma`` of the R1 penalty ``gamma / 2 E||d D(x, y) / d y||^2``
+        (with ``critic_gradients``, also over the runs' ``dy/dx u``)
         on the real runs.
     activation : {"silu", "tanh", "softplus", "gelu", "sigmoid"}, default="silu"
         Hidden activation of both networks (smooth: the Sobolev term and the
@@ -791,7 +798,7 @@ class GIConditionalGAN(MultiOutputMixin, RegressorMixin, BaseEstimator):
             # the discriminator also sees each run's derivative along a random input direction
             self.critic_sees_gradients_ = bool(
                 self.critic_gradients and data.gradients is not None and data.mask is None)
-            critic = MLPModule(p + k * (1 + self.critic_sees_gradients_), critic_layers, 1,
+            critic = MLPModule(p + k + (p + k) * self.critic_sees_gradients_, critic_layers, 1,
                                self.activation)
             _glorot_init(critic)
         if self.mean_residual:
@@ -860,7 +867,7 @@ class GIConditionalGAN(MultiOutputMixin, RegressorMixin, BaseEstimator):
                                               self.latent_anchors)
         else:
             generator = MLPModule(p + self.latent_dim, layers, k, self.activation)
-        width = p + k * (1 + bool(getattr(self, "critic_sees_gradients_", False)))
+        width = p + k + (p + k) * bool(getattr(self, "critic_sees_gradients_", False))
         critic = MLPModule(width, _layer_sizes(self.discriminator_layers, "discriminator_layers"), 1,
                            self.activation)
         return generator, critic

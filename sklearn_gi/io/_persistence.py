@@ -829,6 +829,11 @@ def _load_kernel_ridge(reader, obj, extra):
     return None  # the compiled kernel is rebuilt from the parameters at every prediction
 
 
+# what building a network from a file's (checked-type but arbitrary) parameters can raise
+_BUILD_ERRORS = (AttributeError, TypeError, ValueError, KeyError, IndexError, RuntimeError,
+                 OverflowError)
+
+
 def _load_device(reader, saved):
     """``load(device=...)``, else the saved CUDA device when present here, else the CPU."""
     import torch
@@ -855,16 +860,21 @@ def _load_mlp(reader, obj, extra):
                for key, ref in state.items()}
     if not tensors:
         raise _refuse("GIMLPRegressor without weights.")
-    module = MLPModule(obj.n_features_in_, obj._hidden_sizes(), obj.n_outputs_, obj.activation)
-    module = module.to(dtype=next(iter(tensors.values())).dtype)
     try:
+        module = MLPModule(obj.n_features_in_, obj._hidden_sizes(), obj.n_outputs_, obj.activation)
+        module = module.to(dtype=next(iter(tensors.values())).dtype)
         module.load_state_dict(tensors, strict=True)
-    except RuntimeError as exc:
-        raise _refuse(f"the network weights do not fit the estimator's parameters ({exc}).") from None
+    except _BUILD_ERRORS as exc:
+        raise _refuse(f"the network does not fit the estimator's parameters ({exc}).") from None
     module = module.to(device=device)
     net_params = _field(extra, "net")
-    net = obj._make_net(module, 1, None, bool(net_params.get("gradient_weight", 0.0)))
-    net.set_params(batch_size=int(net_params.get("batch_size", -1)))
+    try:
+        batch_size = int(net_params.get("batch_size", -1))
+        gradient_weight = float(net_params.get("gradient_weight", 0.0))
+    except (TypeError, ValueError):
+        raise _refuse("bad network settings.") from None
+    net = obj._make_net(module, 1, None, bool(gradient_weight))
+    net.set_params(batch_size=batch_size)
     net.initialize()
     history = reader.decode(extra.get("history", []))
     net.history = History(history if isinstance(history, list) else [])
@@ -878,26 +888,29 @@ def _load_gan(reader, obj, extra):
     from skorch.history import History
 
     obj.device_ = _load_device(reader, getattr(obj, "device_", None))
+    states = {}
+    for key in ("generator_state", "critic_state"):
+        states[key] = {name: torch.from_numpy(reader.array(_field(ref, "ref", str)))
+                       for name, ref in _field(extra, key).items()}
+    if sum(t.numel() for state in states.values() for t in state.values()) == 0:
+        raise _refuse("GIConditionalGAN without weights.")
     try:
         generator, critic = obj._modules()
-    except (AttributeError, TypeError, ValueError) as exc:
-        raise _refuse(f"GIConditionalGAN with inconsistent parameters ({exc}).") from None
-    for module, key in ((generator, "generator_state"), (critic, "critic_state")):
-        state = _field(extra, key)
-        tensors = {name: torch.from_numpy(reader.array(_field(ref, "ref", str)))
-                   for name, ref in state.items()}
-        try:
-            module.load_state_dict(tensors, strict=True)
-        except RuntimeError as exc:
-            raise _refuse(f"the network weights do not fit the estimator's parameters ({exc}).") from None
+        for module, key in ((generator, "generator_state"), (critic, "critic_state")):
+            module.load_state_dict(states[key], strict=True)
+    except _BUILD_ERRORS as exc:
+        raise _refuse(f"the networks do not fit the estimator's parameters ({exc}).") from None
     prefit = getattr(obj, "mean_estimator_", None) is not None
     if prefit:
         generator.mean.requires_grad_(False)
     net_params = _field(extra, "net")
-    net = obj._make_net(generator.to(obj.device_), critic.to(obj.device_),
-                        int(net_params.get("batch_size", 1)), fit_mean=not prefit)
+    try:
+        batch_size, mean_steps = int(net_params.get("batch_size", 1)), int(net_params.get("mean_steps", 0))
+    except (TypeError, ValueError):
+        raise _refuse("bad network settings.") from None
+    net = obj._make_net(generator.to(obj.device_), critic.to(obj.device_), batch_size, fit_mean=not prefit)
     net.initialize()
-    net.mean_steps_ = int(net_params.get("mean_steps", 0))
+    net.mean_steps_ = mean_steps
     history = reader.decode(extra.get("history", []))
     net.history = History(history if isinstance(history, list) else [])
     obj.net_ = net
