@@ -69,21 +69,19 @@ class ConditionalGANNet(NeuralNet):
 
         discriminator: mean s(D(x, G(x, z))) + mean s(-D(x, y))
                        + penalty_weight / 2 * mean ||d D(x, y) / d y||^2
-
-    (with ``critic_gradients`` the discriminator's input is ``(x, y, u, dy/dx u)``
-    and the penalty also covers ``dy/dx u``)
         generator:     mean s(-D(x, G(x, z))) + mean_weight * value term
                        + gradient_weight * Sobolev term
-
-    (the last two only while ``fit_mean``; a mean-residual generator fitted
-    beforehand keeps its ``mu`` fixed)
 
     the non-saturating GAN loss with the R1 penalty on the runs (Mescheder,
     Geiger and Nowozin, 2018). The Sobolev term is the mean squared error
     between ``d/dx mean_m G(x, z_m)`` and the pathwise derivatives, over their
     known partials, and the value term the
     squared error between ``mean_m G(x, z_m)`` and ``y``; ``mean_draws``
-    latent draws per run, both debiased for the finite number of draws.
+    latent draws per run, both debiased for the finite number of draws. The
+    mean terms enter only while ``fit_mean`` (a mean-residual generator
+    fitted beforehand keeps its ``mu`` fixed). With ``critic_gradients`` the
+    discriminator's input is ``(x, y, u, dy/dx u)`` for a random unit input
+    direction ``u`` per run, and the penalty also covers ``dy/dx u``.
 
     Parameters
     ----------
