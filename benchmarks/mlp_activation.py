@@ -5,7 +5,8 @@ The evidence for (or against) a default activation. For each activation:
 * the suite's problems (``benchmarks.suite.PROBLEMS``, the same training
   samples and 2,000-point test sets) at each ``n``, ``GIMLPRegressor`` with
   its defaults except ``activation``, fitted with ``dYdX``: test NRMSE
-  (median over the seeds), fit time and ConvergenceWarnings;
+  (median over the seeds), fit time and fits that ended with a
+  ConvergenceWarning (``mlp_convergence.fit_once``);
 * the tiny-data battery of ``benchmarks.mlp_tiny_data`` (3 seeds): how many
   cases reach test R^2 > 0.9 for every seed.
 
@@ -15,40 +16,24 @@ Run: ``python -m benchmarks.mlp_activation [--activations tanh silu] [--n-train 
 """
 
 import argparse
-import time
-import warnings
 
 import numpy as np
-from sklearn.exceptions import ConvergenceWarning
-
-from sklearn_gi.datasets import get_problem, make_problem
-from sklearn_gi.neural_network import GIMLPRegressor
 
 from . import mlp_tiny_data
 from ._report import write_results
-from .suite import PROBLEMS, _problem_name
+from .mlp_convergence import fit_once
+from .suite import PROBLEMS
 
 
 def suite_errors(activation, n_trains, seeds, problems=None):
-    """``{(problem, n): (median NRMSE, median fit seconds, warnings)}``."""
+    """``{(problem, n): (median NRMSE, median fit seconds, fits that warned)}``."""
     out = {}
     for key in problems or PROBLEMS:
-        problem = get_problem(_problem_name(key), **PROBLEMS[key])
-        X_test = problem.sample(2000, random_state=12345)
-        y_test = problem.value(X_test)
         for n in n_trains:
-            errors, times, caught = [], [], 0
-            for seed in seeds:
-                X, y, G = make_problem(_problem_name(key), n, random_state=seed, **PROBLEMS[key])
-                with warnings.catch_warnings(record=True) as records:
-                    warnings.simplefilter("always", ConvergenceWarning)
-                    start = time.perf_counter()
-                    model = GIMLPRegressor(activation=activation, random_state=seed).fit(X, y, G)
-                    times.append(time.perf_counter() - start)
-                caught += sum(issubclass(r.category, ConvergenceWarning) for r in records)
-                residual = model.predict(X_test) - y_test
-                errors.append(float(np.sqrt(np.mean(residual**2)) / np.std(y_test)))
-            out[key, n] = (float(np.median(errors)), float(np.median(times)), caught)
+            fits = [fit_once(key, n, seed, True, activation=activation) for seed in seeds]
+            out[key, n] = (float(np.median([f["nrmse"] for f in fits])),
+                           float(np.median([f["fit_s"] for f in fits])),
+                           int(sum(f["warned"] for f in fits)))
             print(f"  {activation:8s} {key:24s} n={n:4d} NRMSE {out[key, n][0]:.4g}", flush=True)
     return out
 
