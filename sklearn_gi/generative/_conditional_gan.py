@@ -204,21 +204,9 @@ class ConditionalGANNet(NeuralNet):
             if isinstance(self.module_, MeanResidualGenerator):
                 return self.module_(inputs, detach_mean=detach_mean), None
             return self.module_(inputs), None
-        pad = torch.zeros_like(Z)
         if isinstance(self.module_, MeanResidualGenerator):
-            gen = self.module_
-            mu, dmu = _forward_with_tangent(gen.mean, X, u)
-            if detach_mean:
-                mu, dmu = mu.detach(), dmu.detach()
-            r, dr = _forward_with_tangent(gen.residual, inputs, torch.cat([u, pad], dim=1))
-            n, a = len(X), len(gen.anchors)
-            at = torch.cat([X.repeat_interleave(a, dim=0), gen.anchors.repeat(n, 1)], dim=1)
-            ua = torch.cat([u.repeat_interleave(a, dim=0), torch.zeros(n * a, Z.shape[1], device=X.device,
-                                                                       dtype=X.dtype)], dim=1)
-            ra, dra = _forward_with_tangent(gen.residual, at, ua)
-            out = mu + r - ra.reshape(n, a, -1).mean(dim=1)
-            return out, dmu + dr - dra.reshape(n, a, -1).mean(dim=1)
-        return _forward_with_tangent(self.module_, inputs, torch.cat([u, pad], dim=1))
+            return self.module_.forward_with_tangent(X, Z, u, detach_mean=detach_mean)
+        return _forward_with_tangent(self.module_, inputs, torch.cat([u, torch.zeros_like(Z)], dim=1))
 
     @staticmethod
     def _critic_inputs(X, Y, dY, u):
@@ -419,12 +407,31 @@ class MeanResidualGenerator(torch.nn.Module):
         self.residual = MLPModule(n_features + latent_dim, hidden_layer_sizes, n_outputs, activation)
         self.register_buffer("anchors", torch.zeros(n_anchors, latent_dim))
 
+    def _at_anchors(self, X):
+        """The inputs ``(x_i, a_j)`` of ``rbar``: every row of ``X`` with every anchor."""
+        return torch.cat([X.repeat_interleave(len(self.anchors), dim=0), self.anchors.repeat(len(X), 1)],
+                         dim=1)
+
+    def _anchor_mean(self, values, n):
+        return values.reshape(n, len(self.anchors), -1).mean(dim=1)
+
     def centred_residual(self, X, Z):
         """``r(x, z) - rbar(x)`` for inputs ``X`` (n, p) and latent draws ``Z`` (n, latent_dim)."""
-        n, a = len(X), len(self.anchors)
         r = self.residual(torch.cat([X, Z], dim=1))
-        at_anchors = torch.cat([X.repeat_interleave(a, dim=0), self.anchors.repeat(n, 1)], dim=1)
-        return r - self.residual(at_anchors).reshape(n, a, -1).mean(dim=1)
+        return r - self._anchor_mean(self.residual(self._at_anchors(X)), len(X))
+
+    def forward_with_tangent(self, X, Z, u, detach_mean=False):
+        """``G(x, z)`` and its derivative ``dG/dx u`` along input directions ``u`` (n, p), ``z`` fixed."""
+        n = len(X)
+        mu, dmu = _forward_with_tangent(self.mean, X, u)
+        if detach_mean:
+            mu, dmu = mu.detach(), dmu.detach()
+        tangent = torch.cat([u, torch.zeros_like(Z)], dim=1)  # the anchors are fixed too
+        r, dr = _forward_with_tangent(self.residual, torch.cat([X, Z], dim=1), tangent)
+        ra, dra = _forward_with_tangent(self.residual, self._at_anchors(X),
+                                        tangent.repeat_interleave(len(self.anchors), dim=0))
+        return (mu + r - self._anchor_mean(ra, n),
+                dmu + dr - self._anchor_mean(dra, n))
 
     def forward(self, inputs, detach_mean=False):
         X, Z = inputs[:, :self.n_features], inputs[:, self.n_features:]
