@@ -16,7 +16,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ..neural_network._device import resolve_device
-from ..neural_network._gi_mlp import _TORCH_RNG_LOCK, _torch_threads
+from ..neural_network._gi_mlp import _TORCH_RNG_LOCK, GIMLPRegressor, _torch_threads
 from ..neural_network._modules import ACTIVATIONS, MLPModule
 from ..neural_network._sobolev_loss import (
     project_targets,
@@ -879,8 +879,6 @@ class GIConditionalGAN(MultiOutputMixin, RegressorMixin, BaseEstimator):
 
     def _fit_mean(self, X, Y, G, layers, n, random_state):
         """``mu`` fitted as GIMLPRegressor fits a network, with early stopping."""
-        from ..neural_network import GIMLPRegressor  # a sibling estimator, imported late
-
         weight = self.gradient_weight / self.mean_weight
         regression = GIMLPRegressor(
             hidden_layer_sizes=layers, activation=self.activation, gradient_weight=weight,
