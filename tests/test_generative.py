@@ -150,17 +150,56 @@ def test_directional_derivative_of_the_generator_matches_autograd(hetero):
     torch.testing.assert_close(directional, central, rtol=1e-2, atol=1e-3)
 
 
-def test_discriminator_sees_directional_derivatives_only_with_complete_gradients(hetero):
+def test_discriminator_sees_directional_derivatives_where_they_are_known(hetero):
     X, y, dydx = hetero
     with_gradients = GIConditionalGAN(**TINY).fit(X, y, dydx)
     assert with_gradients.critic_sees_gradients_
     assert with_gradients.net_.critic_.layers[0].in_features == 1 + 3  # x, y, u, dy/dx u
     half_known = np.where(np.arange(len(y))[:, None] % 2, dydx, np.nan)
+    partial = GIConditionalGAN(**TINY).fit(X, y, half_known)
+    assert partial.critic_sees_gradients_
+    assert partial.net_.critic_.layers[0].in_features == 1 + 3
     for fitted in (GIConditionalGAN(**TINY).fit(X, y),
-                   GIConditionalGAN(**TINY, critic_gradients=False).fit(X, y, dydx),
-                   GIConditionalGAN(**TINY).fit(X, y, half_known)):
+                   GIConditionalGAN(**TINY, critic_gradients=False).fit(X, y, dydx)):
         assert not fitted.critic_sees_gradients_
         assert fitted.net_.critic_.layers[0].in_features == 2
+    # two outputs that each know the partial along a different input: no direction
+    # has a known dy/dx u, so the discriminator sees (x, y) only
+    rng = np.random.default_rng(0)
+    X2 = rng.uniform(-1, 1, (40, 2))
+    Y2 = np.c_[X2[:, 0] + 0.1 * rng.standard_normal(40), X2[:, 1]]
+    G2 = np.array([[1.0, np.nan], [np.nan, 1.0]])[None].repeat(40, axis=0)
+    crossed = GIConditionalGAN(**TINY).fit(X2, Y2, G2)
+    assert not crossed.critic_sees_gradients_
+    assert crossed.net_.critic_.layers[0].in_features == 2 + 2
+
+
+def test_directions_span_only_inputs_known_for_every_output():
+    from sklearn_gi.neural_network._sobolev_net import SobolevData
+
+    rng = np.random.default_rng(1)
+    n, k, p = 30, 2, 3
+    X = rng.uniform(-1, 1, (n, p))
+    G = rng.standard_normal((n, k, p))
+    G[rng.random((n, k, p)) < 0.3] = np.nan
+    G[0] = np.nan  # a run with nothing known
+    Y = X[:, :k] + 0.1 * rng.standard_normal((n, k))
+    gan = GIConditionalGAN(**TINY).fit(X, Y, G)
+    assert gan.critic_sees_gradients_
+    known = ~np.isnan(G)
+    data = SobolevData(torch.zeros(n, p), torch.zeros(n, k),
+                       torch.as_tensor(np.nan_to_num(G), dtype=torch.float32), torch.as_tensor(known))
+    u = gan.net_._directions(data).numpy()
+    usable = known.all(axis=1)  # (n, p): inputs known for both outputs
+    assert np.all(u[~usable] == 0)
+    norms = np.linalg.norm(u, axis=1)
+    np.testing.assert_allclose(norms[usable.any(axis=1)], 1.0, rtol=1e-6)
+    assert np.all(norms[~usable.any(axis=1)] == 0)
+    # the runs' directional derivatives use known partials only: NaN-free and exact
+    dreal = (data.gradients @ torch.as_tensor(u).unsqueeze(2)).squeeze(2).numpy()
+    expected = np.einsum("nkp,np->nk", np.where(known, G, 0.0), u)
+    np.testing.assert_allclose(dreal, expected, rtol=1e-5, atol=1e-6)
+    assert np.isfinite(dreal).all()
     Xg, Yg, Gg = make_stochastic_problem("garch", 50, random_state=0)
     gan = GIConditionalGAN(**TINY).fit(Xg, Yg, Gg)
     assert gan.net_.critic_.layers[0].in_features == 2 * (4 + 5)

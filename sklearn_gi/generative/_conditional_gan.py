@@ -190,11 +190,18 @@ class ConditionalGANNet(NeuralNet):
                            dtype=like.dtype)
 
     def _directions(self, data):
-        """Random unit input directions ``u`` (n, p), when the critic sees ``dy/dx u``."""
+        """Random unit input directions ``u`` (n, p), when the critic sees ``dy/dx u``.
+
+        With NaN partials, each run's ``u`` lies in the span of the inputs whose
+        partials are known for every output (so ``dy/dx u`` is known); a run
+        without such an input gets ``u = 0`` (and ``dy/dx u = 0`` on both sides).
+        """
         if not self.critic_gradients or data.gradients is None:
             return None
         X = data.X
         u = torch.randn(X.shape, generator=self.generator_, device=X.device, dtype=X.dtype)
+        if data.mask is not None:
+            u = u * data.mask.all(dim=1)
         return u / u.norm(dim=1, keepdim=True).clamp(min=1e-12)
 
     def _generate(self, X, Z, u, detach_mean=False):
@@ -551,8 +558,10 @@ class GIConditionalGAN(MultiOutputMixin, RegressorMixin, BaseEstimator):
         y, u, dy/dx u)`` of the runs with ``(x, G(x, z), u, dG/dx(x, z) u)``
         of the generator (forward-mode, through ``mu`` and ``r``), so the
         derivatives shape the generated distribution, not only its mean:
-        how each run moves with ``x`` reveals its noise. Used when ``dYdX``
-        is given with every partial known and ``gradient_weight > 0``
+        how each run moves with ``x`` reveals its noise. With NaN partials,
+        a run's ``u`` only spans the inputs whose partials are known for
+        every output (``u = 0`` for a run without one). Used when ``dYdX``
+        is given, ``gradient_weight > 0`` and some run has such an input
         (``critic_sees_gradients_`` tells); otherwise, or with
         ``critic_gradients=False``, it sees ``(x, y)``. It doubles the
         discriminator's input and about doubles the fit time.
@@ -606,7 +615,7 @@ class GIConditionalGAN(MultiOutputMixin, RegressorMixin, BaseEstimator):
         with gradients); else None.
     critic_sees_gradients_ : bool
         Whether the discriminator saw the runs' directional derivatives
-        (``critic_gradients`` with a complete ``dYdX``).
+        (``critic_gradients`` with ``dYdX`` known along some input direction).
     mean_estimator_ : GIMLPRegressor or None
         The fit of ``mu`` with ``mean_solver="lbfgs"`` (its ``loss_curve_``,
         ``n_iter_``, ``validation_loss_curve_``); its network's weights are
@@ -800,9 +809,11 @@ class GIConditionalGAN(MultiOutputMixin, RegressorMixin, BaseEstimator):
             else:
                 generator = MLPModule(p + self.latent_dim, generator_layers, k, self.activation)
                 _glorot_init(generator)
-            # the discriminator also sees each run's derivative along a random input direction
+            # the discriminator also sees each run's derivative along a random input
+            # direction, among the inputs whose partials are known for every output
             self.critic_sees_gradients_ = bool(
-                self.critic_gradients and data.gradients is not None and data.mask is None)
+                self.critic_gradients and data.gradients is not None
+                and (data.mask is None or bool(data.mask.all(dim=1).any())))
             critic = MLPModule(p + k + (p + k) * self.critic_sees_gradients_, critic_layers, 1,
                                self.activation)
             _glorot_init(critic)
