@@ -50,6 +50,10 @@ def test_overhead_benchmark_compares_identical_work():
                                                 torch.float64)
         estimator_loss, _ = mlp_overhead.estimator(X, y, G, (8, 8), epochs, solver, np.float64)
         assert estimator_loss == pytest.approx(plain_loss, rel=1e-6)
+        if solver == "lbfgs":  # the same optimizer as the estimator's: the same steps
+            flat_loss, _ = mlp_overhead.plain_loop(X, y, G, (8, 8), epochs, solver, "auto",
+                                                   torch.float64, flat=True)
+            assert estimator_loss == pytest.approx(flat_loss, rel=1e-12)
 
 
 def test_mcdonagh_benchmark_loads_the_papers_setting():
@@ -312,3 +316,19 @@ def test_activation_benchmark_fits_each_activation_on_the_suite_samples():
         error, fit_s, caught = cells["booth", 20]
         assert 0 < error < 0.05 and fit_s > 0 and caught == 0  # booth is a quadratic: both fit it
     assert out["tanh"]["booth", 20][0] != out["silu"]["booth", 20][0]  # the activation is applied
+
+
+def test_time_budget_benchmark_cuts_whole_epochs_and_counts_cells():
+    from benchmarks import mlp_time_budget
+
+    assert mlp_time_budget._budget_iterations(1.0, 0.004) == 240  # 250 rounded down to epochs
+    assert mlp_time_budget._budget_iterations(0.01, 0.004) == 20  # at least one epoch
+    rows = [dict(nrmse_GI=1.0, nrmse_GI_at_2Tv=1.05, nrmse_GI_at_Tj=2.0, nrmse_values_only=3.0,
+                 nrmse_jenn=1.5, fit_s_GI=4.0, fit_s_values_only=1.0, fit_s_jenn=2.0),
+            dict(nrmse_GI=1.0, nrmse_GI_at_2Tv=1.5, nrmse_GI_at_Tj=1.0, nrmse_values_only=1.2,
+                 nrmse_jenn=0.5, fit_s_GI=3.0, fit_s_values_only=3.0, fit_s_jenn=1.0)]
+    text = mlp_time_budget.summary(rows)
+    assert "median over cells: 2.50; / jenn's: 2.50" in text
+    assert "within 10% of its full accuracy in 1 of 2 cells" in text
+    assert "still better than the values-only fit in 1;" in text
+    assert "better than jenn in 0 (the full fit: 1)" in text

@@ -232,7 +232,9 @@ def test_plateau_rule_can_cut_below_an_erratic_baseline():
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         search = GIComplexitySearchCV(
-            GIMLPRegressor(max_iter=200, random_state=0),
+            # an erratic baseline is a property of one initialisation (seed 0 of the
+            # networks improves again at 64 units before the window closes)
+            GIMLPRegressor(max_iter=200, random_state=1),
             {"hidden_layer_sizes": [(w, w) for w in widths]},
             cv=KFold(3, shuffle=True, random_state=0), scoring="neg_root_mean_squared_error",
             plateau=True, early_exit=False, refit=False,

@@ -26,6 +26,7 @@ from ..utils._validation import (
     no_half_fitted_model,
 )
 from ._device import resolve_device
+from ._lbfgs import FlatLBFGS
 from ._modules import ACTIVATIONS, MLPModule
 from ._sobolev_loss import chain_feature_jacobian, model_jacobian
 from ._sobolev_net import DivergenceGuard, SobolevData, SobolevNet
@@ -33,6 +34,9 @@ from ._sobolev_net import DivergenceGuard, SobolevData, SobolevNet
 # L-BFGS iterations per skorch epoch: convergence checks, early stopping and
 # callbacks run between blocks of this many iterations.
 LBFGS_ITERATIONS_PER_EPOCH = 20
+
+# L-BFGS memory (pairs of steps and gradient changes kept).
+LBFGS_HISTORY_SIZE = 50
 
 # Rows per forward pass at prediction time (bounds memory on large X).
 PREDICT_CHUNK_ROWS = 65536
@@ -149,8 +153,10 @@ class GIMLPRegressor(MultiOutputMixin, RegressorMixin, BaseEstimator):
         gradient error of one standard deviation of ``y`` per standard
         deviation of ``x``. Errors below it are squared as with "squared".
     solver : {"lbfgs", "adam"}, default="lbfgs"
-        Full-batch L-BFGS (torch's, strong-Wolfe line search) is usually best
-        for small scientific data; Adam with minibatches for larger data.
+        Full-batch L-BFGS (torch's algorithm with a strong-Wolfe line search,
+        run over flat weights with the compact two-loop recursion; see the
+        user guide) is usually best for small scientific data; Adam with
+        minibatches for larger data.
     alpha : float, default=0.0
         L2 penalty on the weights, added as ``alpha * ||W||^2 / (2 * batch size)``.
     batch_size : int or "auto", default="auto"
@@ -475,6 +481,9 @@ class GIMLPRegressor(MultiOutputMixin, RegressorMixin, BaseEstimator):
                 self.net_.fit(data)
         finally:
             self.net_.generator_ = None
+            if isinstance(self.net_.optimizer_, FlatLBFGS):
+                # the fitted module owns its weights; the L-BFGS memory is not kept
+                self.net_.optimizer_.release()
         self._record_training()
         # The best weights were restored; a copy left in the callback would
         # also pin CUDA tensors into pickles.
@@ -548,11 +557,11 @@ class GIMLPRegressor(MultiOutputMixin, RegressorMixin, BaseEstimator):
 
     def _make_net(self, module, n_train, train_split, uses_gradients):
         if self.solver == "lbfgs":
-            optimizer, lr = torch.optim.LBFGS, 1.0
+            optimizer, lr = FlatLBFGS, 1.0
             optimizer_params = dict(
                 optimizer__max_iter=min(LBFGS_ITERATIONS_PER_EPOCH, self.max_iter),
                 optimizer__line_search_fn="strong_wolfe",
-                optimizer__history_size=50,
+                optimizer__history_size=LBFGS_HISTORY_SIZE,
             )
             max_epochs = math.ceil(self.max_iter / LBFGS_ITERATIONS_PER_EPOCH)
             patience = math.ceil(self.n_iter_no_change / LBFGS_ITERATIONS_PER_EPOCH)

@@ -298,13 +298,14 @@ class SobolevNet(NeuralNet):
         self.projections_ = None
         if self.gradient_projections is not None and batch[1].gradients is not None:
             self.projections_ = self._projections(batch[1], training=False)
+        # once per step, not per loss evaluation (L-BFGS evaluates it several times)
+        self._set_training(True)
         try:
             return super().train_step(batch, **fit_params)
         finally:
             self.projections_ = None
 
     def train_step_single(self, batch, **fit_params):
-        self._set_training(True)
         _, data = batch
         loss, out = self.sobolev_loss(data, training=True)
         loss.backward()

@@ -1,0 +1,140 @@
+"""FlatLBFGS: torch's L-BFGS with flat parameters and a compact two-loop recursion."""
+
+import pickle
+
+import numpy as np
+import pytest
+import torch
+
+from sklearn_gi.datasets import make_problem
+from sklearn_gi.neural_network import GIMLPRegressor
+from sklearn_gi.neural_network._lbfgs import FlatLBFGS
+
+
+def _two_loop(g, dirs, stps, gamma):
+    """torch.optim.LBFGS's recursion, verbatim."""
+    ro = [1.0 / y.dot(s) for y, s in zip(dirs, stps)]
+    al = [None] * len(dirs)
+    q = g.neg()
+    for i in range(len(dirs) - 1, -1, -1):
+        al[i] = stps[i].dot(q) * ro[i]
+        q.add_(dirs[i], alpha=-al[i])
+    r = q * gamma
+    for i in range(len(dirs)):
+        be = dirs[i].dot(r) * ro[i]
+        r.add_(stps[i], alpha=al[i] - be)
+    return r
+
+
+def test_compact_direction_equals_the_two_loop_recursion_through_the_ring():
+    gen = torch.Generator().manual_seed(0)
+    n, m = 60, 5
+    A = torch.randn(n, n, generator=gen, dtype=torch.float64)
+    H = A @ A.T + n * torch.eye(n, dtype=torch.float64)
+    opt = FlatLBFGS([torch.nn.Parameter(torch.zeros(n, dtype=torch.float64))], history_size=m)
+    state = opt._memory({}, m)
+    dirs, stps = [], []
+    for _ in range(2 * m + 3):  # the memory fills, then wraps around twice
+        s = torch.randn(n, generator=gen, dtype=torch.float64)
+        y = H @ s
+        opt._store(state, s, y, m)
+        dirs, stps = (dirs + [y])[-m:], (stps + [s])[-m:]
+        g = torch.randn(n, generator=gen, dtype=torch.float64)
+        gamma = float(s.dot(y) / y.dot(y))
+        expected = _two_loop(g, dirs, stps, gamma)
+        got = opt._direction(state, g, gamma, m)
+        assert float((got - expected).norm() / expected.norm()) < 1e-12
+
+
+def _rosenbrock(w):
+    return ((1 - w[:-1]) ** 2).sum() + 100 * ((w[1:] - w[:-1] ** 2) ** 2).sum()
+
+
+def _minimise(optimizer_class, steps, **kwargs):
+    w = torch.nn.Parameter(torch.full((6,), -1.0, dtype=torch.float64))
+    opt = optimizer_class([w], line_search_fn="strong_wolfe", max_iter=10, tolerance_grad=1e-12,
+                          tolerance_change=1e-15, **kwargs)
+
+    def closure():
+        opt.zero_grad()
+        loss = _rosenbrock(w)
+        loss.backward()
+        return loss
+
+    path = []
+    for _ in range(steps):
+        opt.step(closure)
+        path.append(w.detach().clone())
+    return torch.stack(path), opt
+
+
+def test_same_iterates_as_torch_lbfgs():
+    """The same algorithm: the iterates agree to rounding, and both reach the minimum."""
+    ours, opt = _minimise(FlatLBFGS, 20, history_size=4)
+    theirs, ref = _minimise(torch.optim.LBFGS, 20, history_size=4)
+    np.testing.assert_allclose(ours[:3].numpy(), theirs[:3].numpy(), rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(ours[-1].numpy(), np.ones(6), atol=1e-6)
+    np.testing.assert_allclose(theirs[-1].numpy(), np.ones(6), atol=1e-6)
+    state = opt.state[opt._params[0]]
+    assert state["n_iter"] == ref.state[ref._params[0]]["n_iter"]
+
+
+def test_parameters_and_gradients_are_views_of_one_vector_until_released():
+    gen = torch.Generator().manual_seed(0)
+    module = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.Tanh(), torch.nn.Linear(4, 1)).double()
+    with torch.no_grad():
+        for p in module.parameters():
+            p.copy_(torch.randn(p.shape, generator=gen, dtype=torch.float64))
+    before = [p.detach().clone() for p in module.parameters()]
+    opt = FlatLBFGS(module.parameters(), max_iter=3)
+    params = list(module.parameters())
+    flat = opt._flat
+    assert all(p.untyped_storage().data_ptr() == flat.untyped_storage().data_ptr() for p in params)
+    for p, b in zip(params, before):  # flattening keeps the values
+        torch.testing.assert_close(p.detach(), b)
+    X = torch.randn(5, 3, generator=gen, dtype=torch.float64)
+    opt.zero_grad(set_to_none=True)  # skorch's call: the views must survive
+    module(X).pow(2).sum().backward()
+    expected = torch.cat([p.grad.reshape(-1) for p in params])
+    torch.testing.assert_close(opt._gather_flat_grad(), expected)
+    assert all(p.grad.untyped_storage().data_ptr() == opt._flat_grad.untyped_storage().data_ptr()
+               for p in params)
+
+    def closure():
+        opt.zero_grad()
+        loss = module(X).pow(2).sum()
+        loss.backward()
+        return loss
+
+    opt.step(closure)
+    n_iter = opt.state[params[0]]["n_iter"]
+    opt.release()
+    assert len({p.untyped_storage().data_ptr() for p in params}) == len(params)
+    assert opt.state[params[0]] == {"n_iter": n_iter, "func_evals": opt.state[params[0]]["func_evals"]}
+    # a replaced parameter (module.to, or after release) is flattened again on the next step
+    loss_before = float(closure().detach())
+    opt.step(closure)
+    assert float(closure().detach()) < loss_before
+    assert params[0].untyped_storage().data_ptr() == opt._flat.untyped_storage().data_ptr()
+
+
+def test_complex_parameters_are_refused():
+    with pytest.raises(TypeError, match="dense real"):
+        FlatLBFGS([torch.nn.Parameter(torch.zeros(2, dtype=torch.complex64))])
+
+
+def test_fitted_mlp_keeps_no_lbfgs_memory():
+    """The history (2 x 50 vectors of the weights' size) is not pickled with the model."""
+    X, y, G = make_problem("beale", 40, random_state=0)
+    model = GIMLPRegressor(hidden_layer_sizes=(16, 16), max_iter=60, random_state=0).fit(X, y, G)
+    optimizer = model.net_.optimizer_
+    assert isinstance(optimizer, FlatLBFGS)
+    state = optimizer.state[optimizer.param_groups[0]["params"][0]]
+    assert not any(isinstance(value, torch.Tensor) for value in state.values())
+    assert model.n_iter_ == state["n_iter"] > 0
+    n_weights = sum(p.numel() for p in model.net_.module_.parameters())
+    # weights in float64, plus the estimator's and skorch's own attributes
+    assert len(pickle.dumps(model)) < 8 * n_weights + 60_000
+    weights = model.predict(X)
+    clone = pickle.loads(pickle.dumps(model))
+    np.testing.assert_array_equal(clone.predict(X), weights)
