@@ -457,7 +457,8 @@ def test_conditional_gan_round_trip(params, tmp_path):
 
 
 @pytest.mark.parametrize("param, value", [("activation", "bogus"), ("latent_anchors", -1),
-                                          ("generator_layers", [3]), ("mean_residual", False)])
+                                          ("generator_layers", [3]), ("mean_residual", False),
+                                          ("discriminator_layers", [10**6, 10**6])])
 def test_conditional_gan_with_tampered_parameters_is_refused(param, value, tmp_path):
     from sklearn_gi.datasets import make_stochastic_problem
     from sklearn_gi.generative import GIConditionalGAN
@@ -561,3 +562,31 @@ def test_metadata_requests_round_trip(tmp_path):
         assert final._metadata_request._serialize() == model.steps[-1][1]._metadata_request._serialize()
         assert final._metadata_request.owner is final
         assert final.get_metadata_routing().fit.requests["sample_weight"] is True
+
+
+def test_mlp_with_huge_tampered_layers_is_refused_without_building_them(tmp_path, monkeypatch):
+    """Shapes are compared on torch's meta device: 10^6 x 10^6 weights (8 TB) are never allocated."""
+    import torch
+
+    X, y, G = _data()
+    path = tmp_path / "model.sgi"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        save(_mlp().fit(X, y, G), path)
+
+    def change(manifest):
+        manifest["root"]["params"]["hidden_layer_sizes"] = [10**6, 10**6]
+
+    _edit_manifest(path, change)
+    empty = torch.empty
+
+    def guarded_empty(*size, **kwargs):  # any real allocation of that size would be a failure
+        shape = size[0] if len(size) == 1 and isinstance(size[0], (tuple, list, torch.Size)) else size
+        if int(np.prod(shape)) >= 10**12 and kwargs.get("device") != "meta" and str(
+                torch.get_default_device()) != "meta":
+            raise AssertionError("a huge network was allocated")
+        return empty(*size, **kwargs)
+
+    monkeypatch.setattr(torch, "empty", guarded_empty)
+    with pytest.raises(ValueError, match="Not a valid sklearn-gi model file"):
+        load(path)

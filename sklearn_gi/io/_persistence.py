@@ -834,6 +834,27 @@ _BUILD_ERRORS = (AttributeError, TypeError, ValueError, KeyError, IndexError, Ru
                  OverflowError)
 
 
+def _check_shapes(build, states):
+    """Refuse a file whose arrays do not fit the networks its parameters describe.
+
+    ``build()`` runs on torch's meta device (shapes only, no memory), so that
+    a crafted file's parameters cannot make the loader allocate huge networks
+    before the arrays are compared.
+    """
+    import torch
+
+    try:
+        with torch.device("meta"):
+            modules = build()
+        modules = modules if isinstance(modules, tuple) else (modules,)
+        for module, state in zip(modules, states):
+            expected = {key: tuple(t.shape) for key, t in module.state_dict().items()}
+            if expected != {key: tuple(t.shape) for key, t in state.items()}:
+                raise ValueError("the saved arrays have other names or shapes")
+    except _BUILD_ERRORS as exc:
+        raise _refuse(f"the network does not fit the estimator's parameters ({exc}).") from None
+
+
 def _load_device(reader, saved):
     """``load(device=...)``, else the saved CUDA device when present here, else the CPU."""
     import torch
@@ -860,6 +881,8 @@ def _load_mlp(reader, obj, extra):
                for key, ref in state.items()}
     if not tensors:
         raise _refuse("GIMLPRegressor without weights.")
+    _check_shapes(lambda: MLPModule(obj.n_features_in_, obj._hidden_sizes(), obj.n_outputs_,
+                                    obj.activation), [tensors])
     try:
         module = MLPModule(obj.n_features_in_, obj._hidden_sizes(), obj.n_outputs_, obj.activation)
         module = module.to(dtype=next(iter(tensors.values())).dtype)
@@ -894,6 +917,7 @@ def _load_gan(reader, obj, extra):
                        for name, ref in _field(extra, key).items()}
     if sum(t.numel() for state in states.values() for t in state.values()) == 0:
         raise _refuse("GIConditionalGAN without weights.")
+    _check_shapes(obj._modules, [states["generator_state"], states["critic_state"]])
     try:
         generator, critic = obj._modules()
         for module, key in ((generator, "generator_state"), (critic, "critic_state")):
