@@ -564,10 +564,24 @@ def test_metadata_requests_round_trip(tmp_path):
         assert final.get_metadata_routing().fit.requests["sample_weight"] is True
 
 
-def test_mlp_with_huge_tampered_layers_is_refused_without_building_them(tmp_path, monkeypatch):
-    """Shapes are compared on torch's meta device: 10^6 x 10^6 weights (8 TB) are never allocated."""
+def _refuse_huge_allocations(monkeypatch):
+    """Make any real (not meta) allocation of 10^12 elements a test failure."""
     import torch
 
+    empty = torch.empty
+
+    def guarded_empty(*size, **kwargs):
+        shape = size[0] if len(size) == 1 and isinstance(size[0], (tuple, list, torch.Size)) else size
+        if int(np.prod(shape)) >= 10**12 and kwargs.get("device") != "meta" and str(
+                torch.get_default_device()) != "meta":
+            raise AssertionError("a huge network was allocated")
+        return empty(*size, **kwargs)
+
+    monkeypatch.setattr(torch, "empty", guarded_empty)
+
+
+def test_mlp_with_huge_tampered_layers_is_refused_without_building_them(tmp_path, monkeypatch):
+    """Shapes are compared on torch's meta device: 10^6 x 10^6 weights (8 TB) are never allocated."""
     X, y, G = _data()
     path = tmp_path / "model.sgi"
     with warnings.catch_warnings():
@@ -578,15 +592,24 @@ def test_mlp_with_huge_tampered_layers_is_refused_without_building_them(tmp_path
         manifest["root"]["params"]["hidden_layer_sizes"] = [10**6, 10**6]
 
     _edit_manifest(path, change)
-    empty = torch.empty
+    _refuse_huge_allocations(monkeypatch)
+    with pytest.raises(ValueError, match="Not a valid sklearn-gi model file"):
+        load(path)
 
-    def guarded_empty(*size, **kwargs):  # any real allocation of that size would be a failure
-        shape = size[0] if len(size) == 1 and isinstance(size[0], (tuple, list, torch.Size)) else size
-        if int(np.prod(shape)) >= 10**12 and kwargs.get("device") != "meta" and str(
-                torch.get_default_device()) != "meta":
-            raise AssertionError("a huge network was allocated")
-        return empty(*size, **kwargs)
 
-    monkeypatch.setattr(torch, "empty", guarded_empty)
+def test_gan_with_huge_tampered_layers_is_refused_without_building_them(tmp_path, monkeypatch):
+    from sklearn_gi.datasets import make_stochastic_problem
+    from sklearn_gi.generative import GIConditionalGAN
+
+    X, Y, G = make_stochastic_problem("heteroscedastic", 40, random_state=0)
+    path = tmp_path / "gan.sgi"
+    save(GIConditionalGAN((8,), (8,), latent_dim=2, max_iter=1, device="cpu", random_state=0)
+         .fit(X, Y, G), path)
+
+    def change(manifest):
+        manifest["root"]["params"]["discriminator_layers"] = [10**6, 10**6]
+
+    _edit_manifest(path, change)
+    _refuse_huge_allocations(monkeypatch)
     with pytest.raises(ValueError, match="Not a valid sklearn-gi model file"):
         load(path)

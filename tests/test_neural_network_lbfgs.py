@@ -1,5 +1,6 @@
 """FlatLBFGS: torch's L-BFGS with flat parameters and a compact two-loop recursion."""
 
+import copy
 import pickle
 
 import numpy as np
@@ -50,9 +51,9 @@ def _rosenbrock(w):
     return ((1 - w[:-1]) ** 2).sum() + 100 * ((w[1:] - w[:-1] ** 2) ** 2).sum()
 
 
-def _minimise(optimizer_class, steps, **kwargs):
+def _minimise(optimizer_class, steps, line_search_fn="strong_wolfe", **kwargs):
     w = torch.nn.Parameter(torch.full((6,), -1.0, dtype=torch.float64))
-    opt = optimizer_class([w], line_search_fn="strong_wolfe", max_iter=10, tolerance_grad=1e-12,
+    opt = optimizer_class([w], line_search_fn=line_search_fn, max_iter=10, tolerance_grad=1e-12,
                           tolerance_change=1e-15, **kwargs)
 
     def closure():
@@ -77,6 +78,69 @@ def test_same_iterates_as_torch_lbfgs():
     np.testing.assert_allclose(theirs[-1].numpy(), np.ones(6), atol=1e-6)
     state = opt.state[opt._params[0]]
     assert state["n_iter"] == ref.state[ref._params[0]]["n_iter"]
+
+
+def test_same_iterates_as_torch_lbfgs_without_line_search():
+    with _no_warnings():
+        ours, opt = _minimise(FlatLBFGS, 3, line_search_fn=None, lr=0.01, history_size=4)
+    theirs, ref = _minimise(torch.optim.LBFGS, 3, line_search_fn=None, lr=0.01, history_size=4)
+    np.testing.assert_allclose(ours.numpy(), theirs.numpy(), rtol=1e-9, atol=1e-12)
+    assert opt.state[opt._params[0]]["func_evals"] == ref.state[ref._params[0]]["func_evals"]
+
+
+class _no_warnings:
+    """No warning at all inside the block (torch's LBFGS gives none here)."""
+
+    def __enter__(self):
+        import warnings
+
+        self._catch = warnings.catch_warnings()
+        self._catch.__enter__()
+        warnings.simplefilter("error")
+
+    def __exit__(self, *exc):
+        self._catch.__exit__(*exc)
+
+
+def test_state_dict_round_trip_continues_the_same_path():
+    """A loaded state (torch casts its tensors, the slot index too) steps as the original."""
+    def run(opt, w):
+        def closure():
+            opt.zero_grad()
+            loss = _rosenbrock(w)
+            loss.backward()
+            return loss
+        opt.step(closure)
+
+    w = torch.nn.Parameter(torch.full((6,), -1.0, dtype=torch.float64))
+    opt = FlatLBFGS([w], line_search_fn="strong_wolfe", max_iter=5, history_size=3)
+    run(opt, w)
+    # a copy, as from a file: state_dict() shares the tensors that the next step mutates
+    saved, weights = copy.deepcopy(opt.state_dict()), w.detach().clone()
+    w2 = torch.nn.Parameter(weights.clone())
+    opt2 = FlatLBFGS([w2], line_search_fn="strong_wolfe", max_iter=5, history_size=3)
+    opt2.load_state_dict(saved)
+    assert opt2.state[w2]["index"].dtype == torch.float64  # what torch's loading does
+    g = torch.linspace(-1.0, 1.0, 6, dtype=torch.float64)
+    state, loaded = opt.state[w], opt2.state[w2]
+    np.testing.assert_allclose(FlatLBFGS._direction(loaded, g, loaded["H_diag"], 3).numpy(),
+                               FlatLBFGS._direction(state, g, state["H_diag"], 3).numpy(), rtol=1e-14)
+    run(opt, w)
+    run(opt2, w2)
+    np.testing.assert_allclose(w2.detach().numpy(), w.detach().numpy(), rtol=1e-12)
+
+
+def test_a_failing_fit_keeps_its_own_error():
+    """An error before skorch builds the optimizer is not hidden by the release in ``finally``."""
+    from skorch.callbacks import Callback
+
+    class Broken(Callback):
+        def initialize(self):
+            raise ValueError("broken callback")
+
+    X, y, G = make_problem("beale", 20, random_state=0)
+    with pytest.raises(ValueError, match="broken callback"):
+        GIMLPRegressor((4,), max_iter=20, callbacks=[("broken", Broken())]).fit(X, y, G)
 
 
 def test_parameters_and_gradients_are_views_of_one_vector_until_released():
@@ -123,6 +187,7 @@ def test_complex_parameters_are_refused():
         FlatLBFGS([torch.nn.Parameter(torch.zeros(2, dtype=torch.complex64))])
 
 
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 def test_fitted_mlp_keeps_no_lbfgs_memory():
     """The history (2 x 50 vectors of the weights' size) is not pickled with the model."""
     X, y, G = make_problem("beale", 40, random_state=0)

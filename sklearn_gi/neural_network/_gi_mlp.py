@@ -481,7 +481,7 @@ class GIMLPRegressor(MultiOutputMixin, RegressorMixin, BaseEstimator):
                 self.net_.fit(data)
         finally:
             self.net_.generator_ = None
-            if isinstance(self.net_.optimizer_, FlatLBFGS):
+            if isinstance(getattr(self.net_, "optimizer_", None), FlatLBFGS):
                 # the fitted module owns its weights; the L-BFGS memory is not kept
                 self.net_.optimizer_.release()
         self._record_training()

@@ -173,7 +173,10 @@ class FlatLBFGS(torch.optim.LBFGS):
         order = state["order"]
         if not order:
             return g.neg().mul_(gamma)
-        m, index = history_size, state["index"]
+        m, index = history_size, state.get("index")
+        if index is None or index.dtype != torch.long or len(index) != len(order):
+            # load_state_dict casts state tensors to the parameters' dtype
+            index = state["index"] = torch.tensor(order, device=state["pairs"].device)
         pairs = state["pairs"]
         products = torch.mv(pairs, g)
         sg, yg = products[:m][index], products[m:][index]
@@ -276,7 +279,8 @@ class FlatLBFGS(torch.optim.LBFGS):
                 opt_cond = False
                 if n_iter != max_iter:
                     with torch.enable_grad():
-                        loss = float(closure())
+                        loss = closure()
+                    loss = float(loss)
                     flat_grad = self._gather_flat_grad()
                     opt_cond = flat_grad.abs().max() <= tolerance_grad
                     ls_func_evals = 1
