@@ -430,6 +430,9 @@ def test_mlp_round_trip(params, k, dtype, tmp_path):
     assert str(loaded.device_) == "cpu"
     assert loaded.loss_curve_ == model.loss_curve_ and loaded.n_iter_ == model.n_iter_
     assert len(loaded.net_.history) == len(model.net_.history)
+    # as after a fit, the weights own their storage (no optimizer buffers pickled with them)
+    weights = list(loaded.net_.module_.parameters())
+    assert len({p.untyped_storage().data_ptr() for p in weights}) == len(weights)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         refit = loaded.fit(X, y, G)  # a loaded model is an ordinary estimator

@@ -899,6 +899,9 @@ def _load_mlp(reader, obj, extra):
     net = obj._make_net(module, 1, None, bool(gradient_weight))
     net.set_params(batch_size=batch_size)
     net.initialize()
+    release = getattr(net.optimizer_, "release", None)
+    if release is not None:  # FlatLBFGS: the module keeps its own weights, as after a fit
+        release()
     history = reader.decode(extra.get("history", []))
     net.history = History(history if isinstance(history, list) else [])
     obj.net_ = net
