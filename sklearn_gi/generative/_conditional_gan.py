@@ -765,7 +765,7 @@ class GIConditionalGAN(MultiOutputMixin, RegressorMixin, BaseEstimator):
         Y = Y.reshape(n, -1)
         k = Y.shape[1]
         generator_layers = _layer_sizes(self.generator_layers, "generator_layers")
-        critic_layers = _layer_sizes(self.discriminator_layers, "discriminator_layers")
+        _layer_sizes(self.discriminator_layers, "discriminator_layers")  # before any work
         G, _, _ = check_gradient_inputs(
             dYdX, None, n_samples=n, n_model_features=p, n_outputs=k, y_ndim=y_ndim,
             feature_names=getattr(self, "feature_names_in_", None),
@@ -800,22 +800,17 @@ class GIConditionalGAN(MultiOutputMixin, RegressorMixin, BaseEstimator):
             (self.predict_samples, self.latent_dim)).astype(np.float32)
         with _TORCH_RNG_LOCK, torch.random.fork_rng(devices=[]):
             torch.manual_seed(int(init_seed))
-            if self.mean_residual:
-                generator = MeanResidualGenerator(p, self.latent_dim, generator_layers, k,
-                                                  self.activation, self.latent_anchors)
-                # mu keeps PyTorch's default (smaller) initialisation: with Glorot's, 300
-                # epochs left its regression at 1.6-2.5 times the error (heteroscedastic)
-                _glorot_init(generator.residual)
-            else:
-                generator = MLPModule(p + self.latent_dim, generator_layers, k, self.activation)
-                _glorot_init(generator)
+            generator = self._generator()
+            # a mean-residual generator's mu keeps PyTorch's default (smaller) initialisation:
+            # with Glorot's, 300 epochs left its regression at 1.6-2.5 times the error
+            # (heteroscedastic)
+            _glorot_init(generator.residual if self.mean_residual else generator)
             # the discriminator also sees each run's derivative along a random input
             # direction, among the inputs whose partials are known for every output
             self.critic_sees_gradients_ = bool(
                 self.critic_gradients and data.gradients is not None
                 and (data.mask is None or bool(data.mask.all(dim=1).any())))
-            critic = MLPModule(p + k + (p + k) * self.critic_sees_gradients_, critic_layers, 1,
-                               self.activation)
+            critic = self._critic()
             _glorot_init(critic)
         if self.mean_residual:
             generator.anchors.copy_(torch.as_tensor(random_state.standard_normal(
@@ -874,19 +869,25 @@ class GIConditionalGAN(MultiOutputMixin, RegressorMixin, BaseEstimator):
             verbose=self.verbose,
         )
 
-    def _modules(self):
-        """Untrained generator and discriminator of the fitted shapes (for loading weights)."""
+    def _generator(self):
+        """The untrained generator for ``n_features_in_`` inputs and ``n_outputs_`` outputs."""
         p, k = self.n_features_in_, self.n_outputs_
         layers = _layer_sizes(self.generator_layers, "generator_layers")
         if self.mean_residual:
-            generator = MeanResidualGenerator(p, self.latent_dim, layers, k, self.activation,
-                                              self.latent_anchors)
-        else:
-            generator = MLPModule(p + self.latent_dim, layers, k, self.activation)
+            return MeanResidualGenerator(p, self.latent_dim, layers, k, self.activation,
+                                         self.latent_anchors)
+        return MLPModule(p + self.latent_dim, layers, k, self.activation)
+
+    def _critic(self):
+        """The untrained discriminator: input ``(x, y)``, or ``(x, y, u, dy/dx u)``."""
+        p, k = self.n_features_in_, self.n_outputs_
         width = p + k + (p + k) * bool(getattr(self, "critic_sees_gradients_", False))
-        critic = MLPModule(width, _layer_sizes(self.discriminator_layers, "discriminator_layers"), 1,
-                           self.activation)
-        return generator, critic
+        return MLPModule(width, _layer_sizes(self.discriminator_layers, "discriminator_layers"), 1,
+                         self.activation)
+
+    def _modules(self):
+        """Untrained generator and discriminator of the fitted shapes (for loading weights)."""
+        return self._generator(), self._critic()
 
     def _fit_mean(self, X, Y, G, layers, n, random_state):
         """``mu`` fitted as GIMLPRegressor fits a network, with early stopping."""
