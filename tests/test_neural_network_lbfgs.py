@@ -33,6 +33,7 @@ def test_compact_direction_equals_the_two_loop_recursion_through_the_ring():
     A = torch.randn(n, n, generator=gen, dtype=torch.float64)
     H = A @ A.T + n * torch.eye(n, dtype=torch.float64)
     opt = FlatLBFGS([torch.nn.Parameter(torch.zeros(n, dtype=torch.float64))], history_size=m)
+    opt.zero_grad()  # flattens the parameters, as a step does first
     state = opt._memory({}, m)
     dirs, stps = [], []
     for _ in range(2 * m + 3):  # the memory fills, then wraps around twice
@@ -150,14 +151,18 @@ def test_parameters_and_gradients_are_views_of_one_vector_until_released():
         for p in module.parameters():
             p.copy_(torch.randn(p.shape, generator=gen, dtype=torch.float64))
     before = [p.detach().clone() for p in module.parameters()]
-    opt = FlatLBFGS(module.parameters(), max_iter=3)
     params = list(module.parameters())
+    storages = [p.untyped_storage().data_ptr() for p in params]
+    opt = FlatLBFGS(module.parameters(), max_iter=3)
+    # an optimizer that never steps (a loaded model's) leaves the weights alone
+    assert [p.untyped_storage().data_ptr() for p in params] == storages and opt._flat is None
+    X = torch.randn(5, 3, generator=gen, dtype=torch.float64)
+    opt.zero_grad(set_to_none=True)  # skorch's call, first thing in a step: flattens
     flat = opt._flat
     assert all(p.untyped_storage().data_ptr() == flat.untyped_storage().data_ptr() for p in params)
     for p, b in zip(params, before):  # flattening keeps the values
         torch.testing.assert_close(p.detach(), b)
-    X = torch.randn(5, 3, generator=gen, dtype=torch.float64)
-    opt.zero_grad(set_to_none=True)  # skorch's call: the views must survive
+    opt.zero_grad(set_to_none=True)  # the views must survive
     module(X).pow(2).sum().backward()
     expected = torch.cat([p.grad.reshape(-1) for p in params])
     torch.testing.assert_close(opt._gather_flat_grad(), expected)

@@ -881,11 +881,13 @@ def _load_mlp(reader, obj, extra):
                for key, ref in state.items()}
     if not tensors:
         raise _refuse("GIMLPRegressor without weights.")
-    _check_shapes(lambda: MLPModule(obj.n_features_in_, obj._hidden_sizes(), obj.n_outputs_,
-                                    obj.activation), [tensors])
+
+    def build():
+        return MLPModule(obj.n_features_in_, obj._hidden_sizes(), obj.n_outputs_, obj.activation)
+
+    _check_shapes(build, [tensors])
     try:
-        module = MLPModule(obj.n_features_in_, obj._hidden_sizes(), obj.n_outputs_, obj.activation)
-        module = module.to(dtype=next(iter(tensors.values())).dtype)
+        module = build().to(dtype=next(iter(tensors.values())).dtype)
         module.load_state_dict(tensors, strict=True)
     except _BUILD_ERRORS as exc:
         raise _refuse(f"the network does not fit the estimator's parameters ({exc}).") from None
@@ -898,10 +900,7 @@ def _load_mlp(reader, obj, extra):
         raise _refuse("bad network settings.") from None
     net = obj._make_net(module, 1, None, bool(gradient_weight))
     net.set_params(batch_size=batch_size)
-    net.initialize()
-    release = getattr(net.optimizer_, "release", None)
-    if release is not None:  # FlatLBFGS: the module keeps its own weights, as after a fit
-        release()
+    net.initialize()  # its optimizer leaves the weights alone until it steps
     history = reader.decode(extra.get("history", []))
     net.history = History(history if isinstance(history, list) else [])
     obj.net_ = net

@@ -31,11 +31,12 @@ from torch.optim.lbfgs import _strong_wolfe
 class FlatLBFGS(torch.optim.LBFGS):
     """``torch.optim.LBFGS`` with flat parameters and a compact two-loop recursion.
 
-    Same parameters as :class:`torch.optim.LBFGS`. On construction the
-    parameters (and their ``.grad``) become views into one contiguous vector;
-    call :meth:`release` to give them their own storage again (done by the
-    estimators after a fit, so that the fitted module does not keep the
-    optimizer's buffers alive).
+    Same parameters as :class:`torch.optim.LBFGS`. At the first ``step`` or
+    ``zero_grad`` the parameters (and their ``.grad``) become views into one
+    contiguous vector (an optimizer that never steps, such as the one of a
+    loaded model, leaves them alone); call :meth:`release` to give them their
+    own storage again (done by the estimators after a fit, so that the fitted
+    module does not keep the optimizer's buffers alive).
 
     Examples
     --------
@@ -60,34 +61,27 @@ class FlatLBFGS(torch.optim.LBFGS):
         for p in self._params:
             if torch.is_complex(p) or p.is_sparse:
                 raise TypeError("FlatLBFGS supports dense real parameters only.")
-        self._flatten()
+        self._flat = self._flat_grad = None  # flattened when first needed
 
     # --------------------------------------------------------- flat storage
     def _flatten(self):
+        self._slices, offset = [], 0
+        for p in self._params:
+            self._slices.append(slice(offset, offset + p.numel()))
+            offset += p.numel()
         with torch.no_grad():
             flat = torch.cat([p.detach().reshape(-1) for p in self._params])
             grad = torch.zeros_like(flat)
-            for p in self._params:
+            for p, part in zip(self._params, self._slices):
                 if p.grad is not None:
-                    grad[self._slice(p)].copy_(p.grad.reshape(-1))
+                    grad[part].copy_(p.grad.reshape(-1))
         self._flat, self._flat_grad = flat, grad
         self._param_ptrs, self._grad_ptrs = [], []
-        offset = 0
-        for p in self._params:
-            size = p.numel()
-            p.data = flat[offset:offset + size].view_as(p)
-            p.grad = grad[offset:offset + size].view_as(p)
+        for p, part in zip(self._params, self._slices):
+            p.data = flat[part].view_as(p)
+            p.grad = grad[part].view_as(p)
             self._param_ptrs.append(p.data_ptr())
             self._grad_ptrs.append(p.grad.data_ptr())
-            offset += size
-
-    def _slice(self, p):
-        offset = 0
-        for q in self._params:
-            if q is p:
-                return slice(offset, offset + p.numel())
-            offset += q.numel()
-        raise KeyError("not a parameter of this optimizer")  # pragma: no cover
 
     def _check_views(self):
         # released, or something (module.to, a user) replaced a parameter's storage
@@ -97,19 +91,16 @@ class FlatLBFGS(torch.optim.LBFGS):
 
     def _sync_grads(self):
         """Make every ``.grad`` our view again, copying any gradient stored elsewhere."""
-        offset = 0
-        for i, p in enumerate(self._params):
-            size = p.numel()
+        for i, (p, part) in enumerate(zip(self._params, self._slices)):
             grad = p.grad
             if grad is None or grad.data_ptr() != self._grad_ptrs[i]:
-                view = self._flat_grad[offset:offset + size]
+                view = self._flat_grad[part]
                 if grad is None:
                     view.zero_()
                 else:
                     view.copy_(grad.reshape(-1))
                 p.grad = view.view_as(p)
                 self._grad_ptrs[i] = p.grad.data_ptr()
-            offset += size
 
     def zero_grad(self, set_to_none=True):
         """Zero the flat gradient in place (the views must survive; ``set_to_none`` is ignored)."""
@@ -119,9 +110,10 @@ class FlatLBFGS(torch.optim.LBFGS):
 
     def release(self):
         """Give each parameter its own storage and drop the history (the counters stay)."""
-        for p in self._params:
-            p.data = p.data.clone()
-            p.grad = None
+        if self._flat is not None:
+            for p in self._params:
+                p.data = p.data.clone()
+                p.grad = None
         self._flat = self._flat_grad = None
         for state in self.state.values():
             for key in [key for key in state if key not in ("n_iter", "func_evals")]:
@@ -246,7 +238,7 @@ class FlatLBFGS(torch.optim.LBFGS):
                     gamma = float(ys / y.dot(y))
                 d = self._direction(state, flat_grad, gamma, history_size)
 
-            if prev_flat_grad is None:
+            if first:
                 prev_flat_grad = flat_grad.clone(memory_format=torch.contiguous_format)
             else:
                 prev_flat_grad.copy_(flat_grad)
