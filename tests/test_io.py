@@ -440,8 +440,9 @@ def test_mlp_round_trip(params, k, dtype, tmp_path):
     np.testing.assert_array_equal(refit.predict(X), again.predict(X))
 
 
-@pytest.mark.parametrize("params", [{}, {"mean_solver": "adam"}, {"mean_residual": False}],
-                         ids=["lbfgs-mean", "adam-mean", "direct-generator"])
+@pytest.mark.parametrize("params", [{}, {"n_mean_estimators": 1}, {"mean_solver": "adam"},
+                                    {"mean_residual": False}],
+                         ids=["lbfgs-mean", "one-mean-network", "adam-mean", "direct-generator"])
 def test_conditional_gan_round_trip(params, tmp_path):
     from sklearn_gi.datasets import make_stochastic_problem
     from sklearn_gi.generative import GIConditionalGAN
@@ -454,14 +455,18 @@ def test_conditional_gan_round_trip(params, tmp_path):
     np.testing.assert_array_equal(loaded.sample(X[:3], 5, random_state=1),
                                   gan.sample(X[:3], 5, random_state=1))
     assert loaded.loss_curve_ == gan.loss_curve_ and len(loaded.net_.history) == 2
-    assert (loaded.mean_estimator_ is None) == (gan.mean_estimator_ is None)
+    assert (loaded.mean_estimators_ is None) == (gan.mean_estimators_ is None)
     refit, again = loaded.fit(X, Y, G), gan.fit(X, Y, G)  # a loaded model is an ordinary estimator
     np.testing.assert_array_equal(refit.predict(X[:7]), again.predict(X[:7]))
 
 
 @pytest.mark.parametrize("param, value", [("activation", "bogus"), ("latent_anchors", -1),
                                           ("generator_layers", [3]), ("mean_residual", False),
-                                          ("discriminator_layers", [10**6, 10**6])])
+                                          ("discriminator_layers", [10**6, 10**6]),
+                                          # mu would be built of 10**7 networks before any check
+                                          ("n_mean_estimators", 10**7), ("n_mean_estimators", 0),
+                                          ("n_mean_estimators", 4), ("n_mean_estimators", "5"),
+                                          ("mean_solver", "adam"), ("mean_weight", "1")])
 def test_conditional_gan_with_tampered_parameters_is_refused(param, value, tmp_path):
     from sklearn_gi.datasets import make_stochastic_problem
     from sklearn_gi.generative import GIConditionalGAN
@@ -477,6 +482,29 @@ def test_conditional_gan_with_tampered_parameters_is_refused(param, value, tmp_p
     _edit_manifest(path, change)
     with pytest.raises(ValueError, match="Not a valid sklearn-gi model file"):
         load(path)
+
+
+def test_conditional_gan_file_of_the_first_release_loads(tmp_path):
+    """Files written before n_mean_estimators: one regression in ``mean_estimator_``."""
+    from sklearn_gi.datasets import make_stochastic_problem
+    from sklearn_gi.generative import GIConditionalGAN
+
+    X, Y, G = make_stochastic_problem("heteroscedastic", 40, random_state=0)
+    gan = GIConditionalGAN((8,), (8,), latent_dim=2, max_iter=1, device="cpu", random_state=0,
+                           n_mean_estimators=1).fit(X, Y, G)
+    path = tmp_path / "gan.sgi"
+    save(gan, path)
+
+    def as_first_release(manifest):
+        root = manifest["root"]
+        del root["params"]["n_mean_estimators"]
+        root["state"]["mean_estimator_"] = root["state"].pop("mean_estimators_")[0]
+
+    _edit_manifest(path, as_first_release)
+    loaded = load(path)
+    assert loaded.n_mean_estimators == 1 and len(loaded.mean_estimators_) == 1
+    assert not hasattr(loaded, "mean_estimator_")
+    _assert_same_model(gan, loaded, X[:7])
 
 
 def test_mlp_in_pipeline_round_trip(tmp_path):

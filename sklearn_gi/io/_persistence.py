@@ -60,8 +60,8 @@ stored as its ``state_dict`` tensors, as ``.npy`` arrays (not ``torch.save``,
 which pickles), and the skorch net is rebuilt around it on load from the
 estimator's parameters, with its training history but without optimizer state
 or a validation split; :class:`GIConditionalGAN` likewise keeps the
-``state_dict`` of its generator and its discriminator (its ``mean_estimator_``
-is a nested :class:`GIMLPRegressor`); :class:`GIKernelRidge` compiles its kernel from its
+``state_dict`` of its generator and its discriminator (its ``mean_estimators_``
+are nested :class:`GIMLPRegressor` models); :class:`GIKernelRidge` compiles its kernel from its
 parameters at every prediction, so nothing of it is stored; scipy ``BSpline`` objects (of a
 ``SplineTransformer``) are stored by their knots, coefficients and degree.
 
@@ -919,14 +919,32 @@ def _load_gan(reader, obj, extra):
                        for name, ref in _field(extra, key).items()}
     if sum(t.numel() for state in states.values() for t in state.values()) == 0:
         raise _refuse("GIConditionalGAN without weights.")
+    if "mean_estimator_" in vars(obj):  # a file of the first release: one regression of mu
+        regression = vars(obj).pop("mean_estimator_")
+        obj.mean_estimators_ = None if regression is None else [regression]
+        obj.n_mean_estimators = 1
+    try:
+        obj._validate_params()  # the parameters decide what is built
+    except (TypeError, ValueError):
+        raise _refuse("bad GIConditionalGAN parameters.") from None
+    prefit = obj._prefits_mean()
+    regressions = getattr(obj, "mean_estimators_", None)
+    if prefit != (regressions is not None) or prefit and (
+            not isinstance(regressions, list) or len(regressions) != obj.n_mean_estimators):
+        # checked before anything is built: n_mean_estimators sets how many networks mu has
+        raise _refuse("the mean regressions do not match the estimator's parameters.")
+    mean_dtypes = {t.dtype for name, t in states["generator_state"].items() if name.startswith("mean.")}
+    if prefit and not (len(mean_dtypes) == 1 and mean_dtypes <= {torch.float32, torch.float64}):
+        raise _refuse("bad mean network arrays.")
     _check_shapes(obj._modules, [states["generator_state"], states["critic_state"]])
     try:
         generator, critic = obj._modules()
+        if prefit:
+            generator.mean.to(mean_dtypes.pop())  # the regressions' dtype
         for module, key in ((generator, "generator_state"), (critic, "critic_state")):
             module.load_state_dict(states[key], strict=True)
     except _BUILD_ERRORS as exc:
         raise _refuse(f"the networks do not fit the estimator's parameters ({exc}).") from None
-    prefit = getattr(obj, "mean_estimator_", None) is not None
     if prefit:
         generator.mean.requires_grad_(False)
     net_params = _field(extra, "net")
