@@ -219,7 +219,7 @@ def main(argv=None):
         "(paired); `paired_vs_GIMLP_defaults`: the same against GIMLPRegressor with its defaults, "
         "and `wins_vs_GIMLP_defaults` the seeds where the row's mean is the more accurate. "
         "`diverged`: fits stopped by a non-finite loss."
-        + (" Mean only: the GAN's mean is the L-BFGS regression fitted before the game (one epoch "
+        + (" Mean only: the GAN's mean is the L-BFGS regressions' average fitted before the game (one epoch "
            "of the game is run; it leaves the mean alone); no distributions." if args.mean_only else "")
         + (f" Derivatives hidden (NaN): {args.hide_derivatives}." if args.hide_derivatives != "none"
            else "")

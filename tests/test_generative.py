@@ -108,7 +108,8 @@ def test_mean_residual_mean_over_the_anchors_is_predict_and_its_gradient_exact(h
     (False, [0], 0.6, 0.3), (True, [0, 1, 2], 0.4, 0.8)])
 def test_pathwise_derivatives_improve_the_conditional_mean_and_distribution(
         hetero, mean_residual, seeds, slope_factor, energy_factor):
-    """A small budget on the heteroscedastic process: the derivatives help both errors."""
+    """A small budget on the heteroscedastic process: the derivatives help the slope on every
+    seed and the distribution in median."""
     X, y, dydx = hetero
     problem = get_stochastic_problem("heteroscedastic")
     X_test = np.linspace(-1.4, 1.4, 12)[:, None]
@@ -282,7 +283,7 @@ def test_lbfgs_mean_is_the_early_stopped_regressions_average_and_the_game_keeps_
     assert not any(t.requires_grad for t in mean.parameters())
     for member, regression in zip(members, regressions):
         for a, b in zip(member.state_dict().values(), regression.net_.module_.state_dict().values()):
-            np.testing.assert_allclose(a.cpu().numpy(), b.cpu().numpy().astype(np.float32))
+            np.testing.assert_array_equal(a.cpu().numpy(), b.cpu().numpy())
     if n_mean_estimators > 1:  # the members differ, so the average is not one of them
         assert not np.allclose(regressions[0].predict(X[:30]), regressions[1].predict(X[:30]))
         assert not np.allclose(gan.predict(X[:30]), regressions[0].predict(X[:30]))
@@ -308,6 +309,20 @@ def test_ensemble_mean_tangent_is_the_average_of_its_members():
     torch.testing.assert_close(jac, reference)
     torch.testing.assert_close(tangent, (reference @ V[:, :, None])[:, :, 0])
     torch.testing.assert_close(out, sum(m(X) for m in ensemble.members) / 3)
+    # frozen members under no_grad take the in-place sum: same values, weights untouched
+    weights = [t.clone() for t in ensemble.parameters()]
+    ensemble.requires_grad_(False)
+    with torch.no_grad():
+        torch.testing.assert_close(ensemble(X), out)
+        torch.testing.assert_close(ensemble.forward_with_jacobian(X)[1], jac)
+        torch.testing.assert_close(_forward_with_tangent(ensemble, X, V)[1], tangent)
+    assert all(torch.equal(a, b) for a, b in zip(weights, ensemble.parameters()))
+    # a member without hidden layers returns a view of its weight as its Jacobian: never written
+    linear = MeanEnsemble(2, 2, (), 1, "silu").double().requires_grad_(False)
+    weights = [t.clone() for t in linear.parameters()]
+    with torch.no_grad():
+        linear.forward_with_jacobian(X[:1])
+    assert all(torch.equal(a, b) for a, b in zip(weights, linear.parameters()))
 
 
 def test_mean_budget_warning_counts_the_regressions_that_spent_it(hetero, monkeypatch):

@@ -484,6 +484,34 @@ def test_conditional_gan_with_tampered_parameters_is_refused(param, value, tmp_p
         load(path)
 
 
+@pytest.mark.parametrize("padding", ["zeros", "same-regression", "other-class"])
+def test_conditional_gan_with_padded_mean_regressions_is_refused(padding, tmp_path):
+    """A file claiming 10**7 mean networks with a list as long must not make the loader build them."""
+    from sklearn_gi.datasets import make_stochastic_problem
+    from sklearn_gi.generative import GIConditionalGAN
+
+    X, Y, G = make_stochastic_problem("heteroscedastic", 40, random_state=0)
+    path = tmp_path / "gan.sgi"
+    save(GIConditionalGAN((8,), (8,), latent_dim=2, max_iter=1, device="cpu", random_state=0,
+                          n_mean_estimators=2).fit(X, Y, G), path)
+    count = 10**7 if padding == "zeros" else 2
+
+    def pad(manifest):
+        root = manifest["root"]
+        root["params"]["n_mean_estimators"] = count
+        first = root["state"]["mean_estimators_"][0]
+        root["state"]["mean_estimators_"] = {
+            "zeros": [0] * count,
+            "same-regression": [first, {"$t": "ref", "v": first["id"]}],  # one regression twice
+            "other-class": [first, {"$t": "object", "class": "sklearn_gi.linear_model.GIRidge",
+                                    "params": {}, "state": {}, "id": 10**6}],
+        }[padding]
+
+    _edit_manifest(path, pad)
+    with pytest.raises(ValueError, match="the mean regressions do not match the estimator's parameters"):
+        load(path)
+
+
 def test_conditional_gan_file_of_the_first_release_loads(tmp_path):
     """Files written before n_mean_estimators: one regression in ``mean_estimator_``."""
     from sklearn_gi.datasets import make_stochastic_problem

@@ -922,16 +922,24 @@ def _load_gan(reader, obj, extra):
     if "mean_estimator_" in vars(obj):  # a file of the first release: one regression of mu
         regression = vars(obj).pop("mean_estimator_")
         obj.mean_estimators_ = None if regression is None else [regression]
-        obj.n_mean_estimators = 1
+        if regression is not None:
+            obj.n_mean_estimators = 1
     try:
         obj._validate_params()  # the parameters decide what is built
     except (TypeError, ValueError):
         raise _refuse("bad GIConditionalGAN parameters.") from None
+    from ..neural_network import GIMLPRegressor
+
     prefit = obj._prefits_mean()
     regressions = getattr(obj, "mean_estimators_", None)
+    # checked before anything is built: n_mean_estimators sets how many networks mu has, and
+    # each must come with its own stored regression and its own arrays (the file's size bounds it)
+    members = {name.split(".")[2] for name in states["generator_state"] if name.startswith("mean.members.")}
     if prefit != (regressions is not None) or prefit and (
-            not isinstance(regressions, list) or len(regressions) != obj.n_mean_estimators):
-        # checked before anything is built: n_mean_estimators sets how many networks mu has
+            not isinstance(regressions, list) or len(regressions) != obj.n_mean_estimators
+            or any(type(r) is not GIMLPRegressor or not hasattr(r, "net_") for r in regressions)
+            or len({id(r) for r in regressions}) != len(regressions)
+            or len(members) != (obj.n_mean_estimators if obj.n_mean_estimators > 1 else 0)):
         raise _refuse("the mean regressions do not match the estimator's parameters.")
     mean_dtypes = {t.dtype for name, t in states["generator_state"].items() if name.startswith("mean.")}
     if prefit and not (len(mean_dtypes) == 1 and mean_dtypes <= {torch.float32, torch.float64}):
