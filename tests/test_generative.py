@@ -309,7 +309,7 @@ def test_ensemble_mean_tangent_is_the_average_of_its_members():
     torch.testing.assert_close(jac, reference)
     torch.testing.assert_close(tangent, (reference @ V[:, :, None])[:, :, 0])
     torch.testing.assert_close(out, sum(m(X) for m in ensemble.members) / 3)
-    # frozen members under no_grad take the in-place sum: same values, weights untouched
+    # frozen members under no_grad: same values, weights untouched
     weights = [t.clone() for t in ensemble.parameters()]
     ensemble.requires_grad_(False)
     with torch.no_grad():

@@ -412,22 +412,16 @@ class MeanEnsemble(torch.nn.Module):
 
     def average(self, evaluate):
         """The average over the members of ``evaluate(member)``, a tensor or a tuple of them,
-        summed one member at a time (memory of two members' results, not of all)."""
-        total, owned = None, False
+        summed one member at a time (a few members' results in memory, not all of them)."""
+        total = None
         for member in self.members:
             result = evaluate(member)
-            result = list(result) if isinstance(result, tuple) else [result]
-            if total is None:
-                total = result  # a member's own output (may view its weights): never written
-                continue
-            # in place, once the sum is our own tensor and autograd does not track it (mu is
-            # frozen, or under no_grad)
-            total = [a.add_(b) if owned and not (a.requires_grad or b.requires_grad) else a + b
-                     for a, b in zip(total, result)]
-            owned = True
+            result = result if isinstance(result, tuple) else (result,)
+            # out of place: a member's output may be a view of its weights
+            total = result if total is None else tuple(a + b for a, b in zip(total, result))
         scale = 1.0 / len(self.members)
-        total = [t.mul_(scale) if owned and not t.requires_grad else t * scale for t in total]
-        return tuple(total) if len(total) > 1 else total[0]
+        total = tuple(t * scale for t in total)
+        return total if len(total) > 1 else total[0]
 
     def forward(self, X):
         return self.average(lambda member: member(X))
@@ -483,10 +477,14 @@ class MeanResidualGenerator(torch.nn.Module):
         r = self.residual(torch.cat([X, Z], dim=1))
         return r - self._anchor_mean(self.residual(self._at_anchors(X)), len(X))
 
+    @property
+    def mean_dtype(self):
+        """``mu``'s dtype: that of its regressions' data (float64 for float64 inputs)."""
+        return next(self.mean.parameters()).dtype
+
     def _mu(self, X, u=None):
-        """``mu(x)`` (and ``dmu/dx u``) computed in ``mu``'s dtype (that of its regressions'
-        data, float64 for float64 inputs) and returned in ``X``'s."""
-        dtype = next(self.mean.parameters()).dtype
+        """``mu(x)`` (and ``dmu/dx u``) computed in :attr:`mean_dtype` and returned in ``X``'s."""
+        dtype = self.mean_dtype
         if u is None:
             return self.mean(X.to(dtype)).to(X.dtype)
         mu, dmu = _forward_with_tangent(self.mean, X.to(dtype), u.to(dtype))
@@ -1040,8 +1038,7 @@ class GIConditionalGAN(MultiOutputMixin, RegressorMixin, BaseEstimator):
     def _mean_and_jacobian(self, X, with_jacobian):
         module, device = self._module()
         if isinstance(module, MeanResidualGenerator):
-            mean_dtype = next(module.mean.parameters()).dtype
-            return self._mu_and_jacobian(module.mean, self._standardized(X, device, mean_dtype),
+            return self._mu_and_jacobian(module.mean, self._standardized(X, device, module.mean_dtype),
                                          with_jacobian)
         Xt = self._standardized(X, device)
         Z = torch.as_tensor(self._predict_latent, device=device)
