@@ -71,7 +71,11 @@ class GIPipeline(Pipeline):
     gradient_mode : {"auto", "pullback", "jacobian"}, default="auto"
         "auto" pulls back when the composed Jacobian is square and
         invertible, else hands ``dZdX`` to the final estimator; "pullback"
-        requires the former; "jacobian" always does the latter.
+        requires the former; "jacobian" always does the latter. A final
+        estimator with ``partial_weights`` (per-input weights of the gradient
+        term, e.g. :class:`~sklearn_gi.linear_model.GIRidge`) always gets
+        ``dYdX`` and ``dZdX``, so that its weights are those of the
+        pipeline's inputs ("pullback" is then an error).
 
     Attributes
     ----------
@@ -196,7 +200,16 @@ class GIPipeline(Pipeline):
             final.fit(Xt, y, dYdX=shaped(G), **final_params)
             return self
         pulled = None
-        if self.gradient_mode in ("auto", "pullback"):
+        # per-input partial weights refer to the pipeline's inputs: pulled-back gradients are
+        # per feature, and a non-diagonal Jacobian mixes the inputs' errors, so keep dZdX
+        weighted = getattr(final, "partial_weights", None) is not None
+        if weighted and self.gradient_mode == "pullback":
+            raise ValueError(
+                "gradient_mode='pullback' hands the final step gradients per feature, but its "
+                "partial_weights weight the pipeline's inputs; use gradient_mode='auto' or "
+                "'jacobian' (they pass dYdX with dZdX)."
+            )
+        if self.gradient_mode == "pullback" or (self.gradient_mode == "auto" and not weighted):
             pulled = J.pull_back(G)
             if pulled is None and self.gradient_mode == "pullback":
                 raise ValueError(
