@@ -711,16 +711,23 @@ def test_memory_guard_counts_per_output_matrices_and_merges(rng):
 
 
 def test_degree_5_features_of_20_inputs_are_refused_with_the_figure():
+    import tracemalloc
+
     from sklearn.preprocessing import StandardScaler
 
     from sklearn_gi.pipeline import make_gi_pipeline
     from sklearn_gi.utils import MemoryLimitError
 
     rng = np.random.default_rng(0)
-    X = 1.0 + 0.2 * rng.normal(size=(8, 20))
+    X = 1.0 + 0.2 * rng.normal(size=(256, 20))
     model = make_gi_pipeline(StandardScaler(), PolynomialFeatures(5), GIRidge())
-    with pytest.raises(MemoryLimitError, match=r"53130 x 53130 normal equations, 22\.6 GB each") as info:
-        model.fit(X, X.sum(axis=1), np.ones((8, 20)))
+    tracemalloc.start()
+    with pytest.raises(MemoryLimitError, match=r"53130 x 53130 normal equations, 22\.6 GB each.*"
+                       r"plus 108\.8 MB for the features\)") as info:
+        model.fit(X, X.sum(axis=1), np.ones((256, 20)))
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    assert peak < 256 * 53130 * 8 / 2  # refused before the pipeline built the (256, 53130) features
     assert info.value.needed > 4 * 22.58e9 and info.value.limit <= 8 * 2**30
 
 

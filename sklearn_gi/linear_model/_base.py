@@ -111,25 +111,41 @@ class _BaseGILinear(MultiOutputMixin, RegressorMixin, BaseEstimator):
         return _GILinearProblem(gram, cross, X_offset, y_offset, H, r, y_ndim, X.dtype,
                                 sum_weight=float(sample_weight.sum()), partial_weights=lam)
 
-    def _check_memory(self, p, k, G, J, lam, extra_copies=0):
+    def _check_memory_of_features(self, n_samples, J, y, G):
+        """:meth:`_check_memory` for :class:`~sklearn_gi.pipeline.GIPipeline`, before it builds
+        the ``(n_samples, p)`` features (``J``: their composed Jacobian), which it counts too."""
+        try:  # y is not validated yet: NaN or inf only make the weights NaN here
+            Y = np.asarray(y).reshape(n_samples, -1)
+            with np.errstate(all="ignore"):
+                lam = resolve_partial_weights(getattr(self, "partial_weights", None), Y, G,
+                                              np.ones(n_samples), center=self.fit_intercept,
+                                              estimator=self)
+        except (ValueError, TypeError):  # fit names the bad input
+            return
+        p = J.shape_out_in[0]
+        self._check_memory(p, Y.shape[1], G, J, lam, features=8 * n_samples * p)
+
+    def _check_memory(self, p, k, G, J, lam, extra_copies=0, features=0):
         """Refuse, before allocating, normal equations larger than ``memory_limit``.
 
         Counted in float64: the Gram matrix and the gradient matrices (one, or
         one per output) that the fit holds, ``extra_copies`` more of them, and
         two ``(p, p)`` matrices for the solve (the system matrix, factorised in
         place, and the copy the ``lstsq`` fallback makes), plus the Gram
-        matrices of a polynomial Jacobian's derivative basis.
+        matrices of a polynomial Jacobian's derivative basis and ``features``
+        bytes not built yet.
         """
         n_matrices = 0 if G is None else n_gradient_matrices(G, lam)
         square = 8 * p * p
         basis = 0 if G is None else polynomial_gram_bytes(G.shape, J, n_matrices,
                                                           not np.isnan(G).any())
-        needed = square * ((1 + n_matrices) * (1 + extra_copies) + 2) + basis + 8 * p * k * 3
+        needed = square * ((1 + n_matrices) * (1 + extra_copies) + 2) + basis + 8 * p * k * 3 + features
         plural = "" if n_matrices == 1 else "es"
         merge = f", x{1 + extra_copies} for the merge" if extra_copies else ""
         what = (f"{p} x {p} normal equations, {format_bytes(square)} each: {1 + n_matrices} held (the "
                 f"Gram matrix and {n_matrices} gradient matrix{plural}{merge}), 2 for the solve"
-                + (f", plus {format_bytes(basis)} for the polynomial derivative basis" if basis else ""))
+                + (f", plus {format_bytes(basis)} for the polynomial derivative basis" if basis else "")
+                + (f", plus {format_bytes(features)} for the features" if features else ""))
         check_memory(
             needed, getattr(self, "memory_limit", "auto"), what=what, estimator=self,
             advice=("Use fewer features (a lower PolynomialFeatures degree, fewer components), or "

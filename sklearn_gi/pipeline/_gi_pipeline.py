@@ -4,7 +4,7 @@ import inspect
 import warnings
 
 import numpy as np
-from sklearn.base import _fit_context
+from sklearn.base import TransformerMixin, _fit_context
 from sklearn.pipeline import Pipeline, _name_estimators
 from sklearn.utils._param_validation import StrOptions
 from sklearn.utils import _safe_indexing
@@ -180,12 +180,25 @@ class GIPipeline(Pipeline):
 
         step_params = self._step_fit_params(params)
         Xt = X
-        for name, step in head:
+        for index, (name, step) in enumerate(head):
             X_in = Xt
+            fit_params = step_params.get(name, {}).get("fit_transform", {})
+            # the final estimator's memory check runs before the last step builds the
+            # (n, p) features, where fit + transform is exactly what fit_transform does
+            check_first = (index == len(head) - 1 and not fit_params
+                           and hasattr(final, "_check_memory_of_features")
+                           and type(step).fit_transform is TransformerMixin.fit_transform)
             with named_input_errors(f"X (at step {name!r})"):
-                Xt = step.fit_transform(X_in, y, **step_params.get(name, {}).get("fit_transform", {}))
+                if check_first:
+                    step.fit(X_in, y)
+                else:
+                    Xt = step.fit_transform(X_in, y, **fit_params)
             step_jacobian = jacobian_of(step, X_in)
             J = step_jacobian if J is None else J.then(step_jacobian)
+            if check_first:
+                final._check_memory_of_features(n, J, y_array, G)
+                with named_input_errors(f"X (at step {name!r})"):
+                    Xt = step.transform(X_in)
 
         final_params = dict(step_params.get(names, {}).get("fit", {}))
         final_params.pop("dYdX", None)
