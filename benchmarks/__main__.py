@@ -21,6 +21,7 @@ from . import (
     mcdonagh_2d,
     mlp_overhead,
     mlp_sobolev_functions,
+    polynomial_memory,
     ridge_gradient_sin,
     suite,
     wing_weight,
@@ -42,6 +43,7 @@ def main(argv=None):
         suite.main(argv + ["--memory"])
         linear_sample_efficiency.main(["--seeds", "5"])
         linear_speed.main(["--n-train", "1000", "10000", "100000", "200000", "1000000"])
+        polynomial_memory.main([])
         ridge_gradient_sin.main([])
         mlp_sobolev_functions.main(["--seeds", "3"])
         mcdonagh_2d.main(["--seeds", "5"])

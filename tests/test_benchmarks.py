@@ -332,3 +332,13 @@ def test_time_budget_benchmark_cuts_whole_epochs_and_counts_cells():
     assert "within 10% of its full accuracy in 1 of 2 cells" in text
     assert "still better than the values-only fit in 1;" in text
     assert "better than jenn in 0 (the full fit: 1)" in text
+
+
+def test_polynomial_memory_rows_show_the_lazy_jacobian():
+    from benchmarks import polynomial_memory
+
+    (fitted,) = polynomial_memory.run([(5, 4, 6000)])  # the refusal is tested in test_linear_model
+    assert fitted["p"] == 126 and fitted["max_coef_difference"] < 1e-10
+    # the dense path builds the (n, p, d) Jacobian (29 MiB), the lazy one never does
+    assert fitted["dense_peak_MiB"] > fitted["dense_jacobian_MiB"] > 2 * fitted["lazy_peak_MiB"]
+    assert fitted["outcome"] == "fitted"

@@ -85,8 +85,9 @@ class _BaseGIRidge(_BaseGILinear):
             Jacobian of the columns of ``X`` with respect to the raw inputs the
             gradients refer to. The 2-D form is shared by all samples. A lazy
             Jacobian (what :class:`~sklearn_gi.pipeline.GIPipeline` passes for
-            kernel feature maps such as RBFSampler and Nystroem; the protocol
-            is :func:`sklearn_gi.utils._validation.is_lazy_jacobian`) is read
+            PolynomialFeatures and kernel feature maps such as RBFSampler and
+            Nystroem; the protocol is
+            :func:`sklearn_gi.utils._validation.is_lazy_jacobian`) is read
             chunk by chunk and never materialised.
         sample_weight : array-like of shape (n_samples,), default=None
             Per-sample weights, applied to both the value and gradient terms.
