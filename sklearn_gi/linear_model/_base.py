@@ -126,7 +126,8 @@ class _BaseGILinear(MultiOutputMixin, RegressorMixin, BaseEstimator):
         self._check_memory(p, Y.shape[1], G, J, lam, features=8 * n_samples * p)
 
     def _check_memory(self, p, k, G, J, lam, extra_copies=0, features=0):
-        """Refuse, before allocating, normal equations larger than ``memory_limit``.
+        """Refuse, before allocating, normal equations larger than ``memory_limit``
+        (estimators without that parameter, such as RidgeGradient, are not checked).
 
         Counted in float64: the Gram matrix and the gradient matrices (one, or
         one per output) that the fit holds, ``extra_copies`` more of them, and
@@ -147,7 +148,7 @@ class _BaseGILinear(MultiOutputMixin, RegressorMixin, BaseEstimator):
                 + (f", plus {format_bytes(basis)} for the polynomial derivative basis" if basis else "")
                 + (f", plus {format_bytes(features)} for the features" if features else ""))
         check_memory(
-            needed, getattr(self, "memory_limit", "auto"), what=what, estimator=self,
+            needed, getattr(self, "memory_limit", None), what=what, estimator=self,
             advice=("Use fewer features (a lower PolynomialFeatures degree, fewer components), or "
                     "set memory_limit to a larger number of bytes, or None, if the machine has "
                     "that memory."),
