@@ -146,7 +146,7 @@ def test_complexity_search_benchmark_rows(mcdonagh_reference):
     assert all(row["bound_at_or_above_optimum"] and row["bound_at_or_above_optimum_plateau"]
                for row in rows)
     by_case = {(row["problem"], row["n_train"]): row for row in rows}
-    # the notebook's bounds, re-computed from their CSVs in ../shared/design/papers.md
+    # the notebook's bounds (as it prints them), re-computed from the CSVs in tests/data
     assert by_case["2-D", 300]["notebook_bound_eta"] == 52
     assert by_case["2-D", 700]["candidates_evaluated"] == "6/16"
     assert by_case["8-D", 10000]["candidates_evaluated_plateau"] == "4/9"
