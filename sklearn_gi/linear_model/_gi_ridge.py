@@ -3,6 +3,7 @@
 import numpy as np
 from sklearn.base import _fit_context, clone
 
+from ..utils._threads import limit_blas_threads, linear_fit_work
 from ..utils._validation import no_half_fitted_model
 from ._base import _BaseGILinear, _GILinearProblem, _nonneg
 from ._normal_equations import solve_normal_equations
@@ -41,6 +42,7 @@ class _BaseGIRidge(_BaseGILinear):
     }
 
     @_fit_context(prefer_skip_nested_validation=True)
+    @limit_blas_threads(linear_fit_work)
     def fit(self, X, y, dYdX=None, *, dZdX=None, sample_weight=None):
         """Fit the model to values and (optionally) input-gradients.
 
@@ -81,6 +83,7 @@ class _BaseGIRidge(_BaseGILinear):
         return self
 
     @_fit_context(prefer_skip_nested_validation=True)
+    @limit_blas_threads(linear_fit_work)
     def partial_fit(self, X, y, dYdX=None, *, dZdX=None, sample_weight=None):
         """Add a batch of data to the fit; the coefficients are usable after every call.
 
@@ -242,6 +245,11 @@ class GIRidge(_BaseGIRidge):
         squared value error. ``0`` ignores the gradients. Non-negative.
     fit_intercept : bool, default=True
         Whether to fit an (unpenalised) intercept.
+    n_threads : int or None, default=None
+        BLAS threads used while fitting and predicting. None: one thread for
+        small problems (below about 3e9 floating-point operations, the
+        ``n (1 + n_inputs) n_features^2`` of the normal equations), where more
+        are slower (see :ref:`threads`), else the BLAS library's setting.
 
     Attributes
     ----------
@@ -300,10 +308,11 @@ class GIRidge(_BaseGIRidge):
         "alpha": [_nonneg],
     }
 
-    def __init__(self, alpha=1.0, *, gradient_weight=1.0, fit_intercept=True):
+    def __init__(self, alpha=1.0, *, gradient_weight=1.0, fit_intercept=True, n_threads=None):
         self.alpha = alpha
         self.gradient_weight = gradient_weight
         self.fit_intercept = fit_intercept
+        self.n_threads = n_threads
 
     def _penalty(self):
         return self.alpha
@@ -323,6 +332,11 @@ class GILinearRegression(_BaseGIRidge):
         error. Non-negative.
     fit_intercept : bool, default=True
         Whether to fit an intercept.
+    n_threads : int or None, default=None
+        BLAS threads used while fitting and predicting. None: one thread for
+        small problems (below about 3e9 floating-point operations, the
+        ``n (1 + n_inputs) n_features^2`` of the normal equations), where more
+        are slower (see :ref:`threads`), else the BLAS library's setting.
 
     Attributes
     ----------
@@ -357,9 +371,10 @@ class GILinearRegression(_BaseGIRidge):
     True
     """
 
-    def __init__(self, *, gradient_weight=1.0, fit_intercept=True):
+    def __init__(self, *, gradient_weight=1.0, fit_intercept=True, n_threads=None):
         self.gradient_weight = gradient_weight
         self.fit_intercept = fit_intercept
+        self.n_threads = n_threads
 
     def _penalty(self):
         return 0.0
