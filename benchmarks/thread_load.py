@@ -17,7 +17,10 @@ the same command's with no busy job. The load average at the start of each run i
 recorded: the "idle" rows are only as idle as the machine was.
 
 Writes ``benchmarks/results/thread_load.md`` and ``.csv`` (``--output-dir`` to
-write elsewhere).
+write elsewhere). ``--cholesky ROWS ...`` also times one ``scipy.linalg.cholesky`` of
+each size with one and two BLAS threads (median of ``--repeats``), idle and beside
+the busy jobs, into ``thread_load_cholesky.md``: the measurement behind the
+estimators' ``n_threads=None`` (one thread below 2,000 rows).
 """
 
 import argparse
@@ -122,6 +125,40 @@ def measure(commands, busy_counts, thread_settings, repeats, busy_limit, timeout
     return summarize(rows)
 
 
+def cholesky_rows(sizes, busy_counts, repeats, busy_limit):
+    """Median time of one Cholesky factorisation per size, BLAS threads (1, 2) and busy jobs."""
+    import numpy as np
+    from scipy import linalg
+    from threadpoolctl import threadpool_limits
+
+    rng = np.random.default_rng(0)
+    matrices = {}
+    for size in sizes:
+        A = rng.standard_normal((size, size))
+        matrices[size] = A @ A.T + size * np.eye(size)
+    rows = []
+    for busy in busy_counts:
+        jobs = start_busy_jobs(busy, busy_limit)
+        try:
+            time.sleep(1.0 if busy else 0.0)
+            for size, K in matrices.items():
+                row = {"rows": size, "busy_jobs": busy, "load_before": round(os.getloadavg()[0], 2)}
+                for threads in (1, 2):
+                    with threadpool_limits(threads, user_api="blas"):
+                        times = []
+                        for _ in range(repeats):
+                            start = time.perf_counter()
+                            linalg.cholesky(K, lower=True)
+                            times.append(time.perf_counter() - start)
+                    row[f"threads_{threads}_s"] = float(np.median(times))
+                row["two_over_one"] = row["threads_2_s"] / row["threads_1_s"]
+                rows.append(row)
+                print(row, flush=True)
+        finally:
+            stop(jobs)
+    return rows
+
+
 def summarize(rows):
     """Median wall and CPU time per (command, threads, busy jobs), and the ratio to idle."""
     import numpy as np
@@ -155,6 +192,8 @@ def main(argv=None):
                         help="seconds after which a busy job ends by itself")
     parser.add_argument("--timeout", type=float, default=1800.0, help="seconds allowed per command")
     parser.add_argument("--output-dir", default=None, help="where to write thread_load.md/.csv")
+    parser.add_argument("--cholesky", type=int, nargs="*", default=None, metavar="ROWS",
+                        help="also time a Cholesky of these sizes with 1 and 2 BLAS threads")
     args = parser.parse_args(argv)
     if any(count < 0 for count in args.busy) or args.repeats < 1:
         parser.error("--busy counts must be >= 0 and --repeats >= 1")
@@ -163,12 +202,21 @@ def main(argv=None):
     if args.main is not None:
         commands.append(("main command", lambda threads, timeout: run_main(args.main, threads, timeout)))
     busy_counts = [0] + sorted(set(args.busy) - {0})
-    table = measure(commands, busy_counts, args.threads, args.repeats, args.busy_limit, args.timeout)
     if args.output_dir:
         _report.set_results_dir(args.output_dir)
+    given = argv if argv is not None else sys.argv[1:]
+    command_line = f"`python -m benchmarks.thread_load {' '.join(given)}`"
+    if args.cholesky:
+        rows = cholesky_rows(args.cholesky, busy_counts, args.repeats, args.busy_limit)
+        _report.write_results(
+            "thread_load_cholesky", "One Cholesky factorisation, 1 and 2 BLAS threads, beside busy jobs",
+            rows, ["rows", "busy_jobs", "load_before", "threads_1_s", "threads_2_s", "two_over_one"],
+            notes=f"{command_line}. scipy.linalg.cholesky of a random SPD matrix, median of "
+                  f"{args.repeats}; two_over_one > 1: two BLAS threads are slower.")
+    table = measure(commands, busy_counts, args.threads, args.repeats, args.busy_limit, args.timeout)
     main_args = " ".join(args.main) if args.main else ""
     notes = (
-        f"`python -m benchmarks.thread_load {' '.join(argv if argv is not None else sys.argv[1:])}`. "
+        f"{command_line}. "
         "GP snippet: README's Gaussian-process code block (fit on wing weight n=20, predictions, "
         "score), imports excluded; main command: `python -m benchmarks"
         + (f" {main_args}" if main_args else "") + "`, the whole process. threads_env: 'default' "

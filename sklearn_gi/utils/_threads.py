@@ -1,10 +1,10 @@
 """BLAS thread policy of the numerical estimators (``n_threads``).
 
-Measured on a 2-core machine (numpy/scipy OpenBLAS 0.3.30, ``benchmarks/thread_load.py``
-and the notes in ``blas_threads``): a Cholesky factorisation with two BLAS threads
-instead of one is slower below about 2,000 rows even on the idle machine (220 rows:
-7x slower, 1,100 rows: 1.1x slower, 2,000 rows: 1.08x faster, 4,000 rows: 1.65x
-faster), and with two CPU-bound jobs beside it two threads spin-wait for a core:
+Measured on a 2-core machine (scipy's OpenBLAS 0.3.30; ``python -m benchmarks.thread_load
+--cholesky 220 1100 2000 4000`` repeats it): a Cholesky factorisation with two BLAS
+threads instead of one is slower below about 2,000 rows even on the idle machine
+(220 rows: 7x slower, 1,100 rows: 1.1x slower, 2,000 rows: 1.08x faster, 4,000 rows:
+1.65x faster), and with two CPU-bound jobs beside it the two threads wait for a core:
 1,400x, 28x, 15x and 4.2x slower. README's GP fit (wing weight, n=20) took 0.43 s
 with one thread and 0.78 s with two on the idle machine. So the estimators use one
 BLAS thread unless their problem is large, as ``GIMLPRegressor`` does for torch.
