@@ -1,10 +1,11 @@
 """README's commands on an idle machine and beside CPU-bound jobs: the thread policy's test.
 
-``python -m benchmarks.thread_load [--busy 0 2] [--repeats 3] [--main [ARGS ...]]``
+``python -m benchmarks.thread_load [--busy 0 2] [--repeats 3] [--main [--main-args "ARGS"]]``
 
 Runs README's Gaussian-process snippet (the code block that fits
 ``GIGaussianProcessRegressor(random_state=0)``; with ``--main``, also README's main
-command ``python -m benchmarks``, its ``ARGS`` appended) in fresh Python processes,
+command ``python -m benchmarks``, with ``ARGS`` appended, e.g. ``--main-args
+"--problems booth --seeds 1"`` for a slice) in fresh Python processes,
 first on the machine as it is, then with each number of busy jobs of ``--busy``
 running beside it: Python processes spinning on a core, spawned by this script,
 each ending by itself after ``--busy-limit`` seconds and killed when the script
@@ -26,6 +27,7 @@ estimators' ``n_threads=None`` (one thread below 2,000 rows).
 import argparse
 import os
 import re
+import shlex
 import subprocess
 import sys
 import time
@@ -186,8 +188,10 @@ def main(argv=None):
     parser.add_argument("--repeats", type=int, default=3, help="runs of each command (median)")
     parser.add_argument("--threads", nargs="+", default=["default", "1"],
                         help="'default' (no thread variables) and/or a thread count for all three")
-    parser.add_argument("--main", nargs="*", default=None, metavar="ARGS",
-                        help="also time README's main command, python -m benchmarks ARGS")
+    parser.add_argument("--main", action="store_true",
+                        help="also time README's main command, python -m benchmarks")
+    parser.add_argument("--main-args", default="", metavar="ARGS",
+                        help="arguments appended to the main command (one quoted string)")
     parser.add_argument("--busy-limit", type=float, default=1800.0,
                         help="seconds after which a busy job ends by itself")
     parser.add_argument("--timeout", type=float, default=1800.0, help="seconds allowed per command")
@@ -199,8 +203,9 @@ def main(argv=None):
         parser.error("--busy counts must be >= 0 and --repeats >= 1")
     snippet = readme_gp_snippet()
     commands = [("GP snippet", lambda threads, timeout: run_snippet(snippet, threads, timeout))]
-    if args.main is not None:
-        commands.append(("main command", lambda threads, timeout: run_main(args.main, threads, timeout)))
+    main_args = shlex.split(args.main_args)
+    if args.main:
+        commands.append(("main command", lambda threads, timeout: run_main(main_args, threads, timeout)))
     busy_counts = [0] + sorted(set(args.busy) - {0})
     if args.output_dir:
         _report.set_results_dir(args.output_dir)
@@ -214,7 +219,7 @@ def main(argv=None):
             notes=f"{command_line}. scipy.linalg.cholesky of a random SPD matrix, median of "
                   f"{args.repeats}; two_over_one > 1: two BLAS threads are slower.")
     table = measure(commands, busy_counts, args.threads, args.repeats, args.busy_limit, args.timeout)
-    main_args = " ".join(args.main) if args.main else ""
+    main_args = " ".join(main_args)
     notes = (
         f"{command_line}. "
         "GP snippet: README's Gaussian-process code block (fit on wing weight n=20, predictions, "
