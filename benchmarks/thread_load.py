@@ -69,27 +69,31 @@ def readme_gp_snippet(readme=README):
     return matching[0]
 
 
-def environment(threads):
-    """A new user's environment (``threads="default"``) or one with every thread variable at 1."""
+def environment(threads, root=ROOT):
+    """A new user's environment (``threads="default"``) or one with every thread variable at 1.
+
+    ``root``: the checkout whose ``sklearn_gi`` (and ``benchmarks``) the command imports.
+    """
     env = {k: v for k, v in os.environ.items() if k not in THREAD_VARIABLES}
     if threads != "default":
         env.update({name: str(threads) for name in THREAD_VARIABLES})
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(root), env.get("PYTHONPATH")]))
     env.setdefault("MPLBACKEND", "Agg")
     return env
 
 
-def run_snippet(code, threads, timeout):
+def run_snippet(code, threads, timeout, root=ROOT):
     out = subprocess.run([sys.executable, "-c", _DRIVER], input=code, capture_output=True,
-                         text=True, env=environment(threads), cwd=ROOT, timeout=timeout, check=True)
+                         text=True, env=environment(threads, root), cwd=root, timeout=timeout,
+                         check=True)
     wall, cpu = out.stdout.strip().splitlines()[-1].split()[1:]
     return float(wall), float(cpu)
 
 
-def run_main(args, threads, timeout):
+def run_main(args, threads, timeout, root=ROOT):
     start = time.perf_counter()
     before = os.times()
-    subprocess.run([sys.executable, "-m", "benchmarks", *args], env=environment(threads), cwd=ROOT,
+    subprocess.run([sys.executable, "-m", "benchmarks", *args], env=environment(threads, root), cwd=root,
                    timeout=timeout, check=True, stdout=subprocess.DEVNULL)
     after = os.times()
     cpu = (after.children_user - before.children_user) + (after.children_system - before.children_system)
@@ -113,9 +117,9 @@ def measure(commands, busy_counts, thread_settings, repeats, busy_limit, timeout
         jobs = start_busy_jobs(busy, busy_limit)
         try:
             time.sleep(1.0 if busy else 0.0)  # let the busy jobs reach their cores
-            for name, run in commands:
-                for threads in thread_settings:
-                    for _ in range(repeats):
+            for _ in range(repeats):  # repeats outermost: the commands share the load's swings
+                for name, run in commands:
+                    for threads in thread_settings:
                         load = os.getloadavg()[0]
                         wall, cpu = run(threads, timeout)
                         rows.append({"command": name, "threads_env": threads, "busy_jobs": busy,
@@ -196,6 +200,9 @@ def main(argv=None):
                         help="seconds after which a busy job ends by itself")
     parser.add_argument("--timeout", type=float, default=1800.0, help="seconds allowed per command")
     parser.add_argument("--output-dir", default=None, help="where to write thread_load.md/.csv")
+    parser.add_argument("--compare-with", default=None, metavar="CHECKOUT",
+                        help="also run the commands with another checkout's sklearn_gi (e.g. "
+                             "one from before the thread policy: git worktree add /tmp/old REV)")
     parser.add_argument("--cholesky", type=int, nargs="*", default=None, metavar="ROWS",
                         help="also time a Cholesky of these sizes with 1 and 2 BLAS threads")
     args = parser.parse_args(argv)
@@ -203,9 +210,16 @@ def main(argv=None):
         parser.error("--busy counts must be >= 0 and --repeats >= 1")
     snippet = readme_gp_snippet()
     commands = [("GP snippet", lambda threads, timeout: run_snippet(snippet, threads, timeout))]
+    if args.compare_with:
+        other = Path(args.compare_with).resolve()
+        commands.append((f"GP snippet, {other.name}",
+                         lambda threads, timeout: run_snippet(snippet, threads, timeout, other)))
     main_args = shlex.split(args.main_args)
     if args.main:
         commands.append(("main command", lambda threads, timeout: run_main(main_args, threads, timeout)))
+        if args.compare_with:
+            commands.append((f"main command, {other.name}",
+                             lambda threads, timeout: run_main(main_args, threads, timeout, other)))
     busy_counts = [0] + sorted(set(args.busy) - {0})
     if args.output_dir:
         _report.set_results_dir(args.output_dir)
