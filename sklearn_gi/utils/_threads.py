@@ -101,16 +101,19 @@ def limit_blas_threads(work):
     def decorate(method):
         @functools.wraps(method)
         def wrapper(self, *args, **kwargs):
-            try:
-                estimate = float(work(self, *args, **kwargs))
-            except Exception:  # noqa: BLE001 -- an estimate only: validation reports bad input
-                estimate = 0.0
-            with blas_threads(self.n_threads, estimate):
+            with blas_threads(self.n_threads, _estimate(work, self, *args, **kwargs)):
                 return method(self, *args, **kwargs)
 
         return wrapper
 
     return decorate
+
+
+def _estimate(work, *args, **kwargs):
+    try:
+        return float(work(*args, **kwargs))
+    except Exception:  # noqa: BLE001 -- an estimate only: the method's validation reports bad input
+        return 0.0
 
 
 def _rows(X):
@@ -153,11 +156,7 @@ def limit_function_blas_threads(work):
     def decorate(function):
         @functools.wraps(function)
         def wrapper(*args, **kwargs):
-            try:
-                estimate = float(work(*args, **kwargs))
-            except Exception:  # noqa: BLE001 -- an estimate only: validation reports bad input
-                estimate = 0.0
-            with blas_threads(kwargs.get("n_threads"), estimate):
+            with blas_threads(kwargs.get("n_threads"), _estimate(work, *args, **kwargs)):
                 return function(*args, **kwargs)
 
         return wrapper
