@@ -1,12 +1,13 @@
 """Shared machinery of the closed-form GI linear models."""
 
-from numbers import Real
+from numbers import Integral, Real
 
 import numpy as np
 from sklearn.base import BaseEstimator, MultiOutputMixin, RegressorMixin
 from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from ..utils._threads import limit_blas_threads, linear_predict_work
 from ..utils._validation import (
     _check_lazy_jacobian,
     check_feature_jacobian,
@@ -56,6 +57,7 @@ class _BaseGILinear(MultiOutputMixin, RegressorMixin, BaseEstimator):
 
     _parameter_constraints: dict = {
         "fit_intercept": ["boolean"],
+        "n_threads": [None, Interval(Integral, 1, None, closed="left")],
     }
 
     def _prepare(self, X, y, dYdX, dZdX, sample_weight, *, reset=True, center=None,
@@ -172,6 +174,7 @@ class _BaseGILinear(MultiOutputMixin, RegressorMixin, BaseEstimator):
         else:
             self.intercept_ = intercept.astype(problem.dtype)
 
+    @limit_blas_threads(linear_predict_work)
     def predict(self, X):
         """Predict values.
 
@@ -188,6 +191,7 @@ class _BaseGILinear(MultiOutputMixin, RegressorMixin, BaseEstimator):
         return check_finite_output(X @ self.coef_.T + self.intercept_, method="predict",
                                    estimator=self)
 
+    @limit_blas_threads(linear_predict_work)
     def predict_gradient(self, X, dZdX=None):
         """Predict input-gradients ``df/dX``.
 

@@ -6,6 +6,7 @@ import numpy as np
 from sklearn.base import _fit_context, clone
 from sklearn.utils._param_validation import Interval, StrOptions
 
+from ..utils._threads import limit_blas_threads, linear_fit_work
 from ..utils._validation import no_half_fitted_model
 from ._base import _BaseGILinear, _GILinearProblem, _nonneg
 from ._normal_equations import add_outer, add_scaled, solve_normal_equations
@@ -63,6 +64,7 @@ class _BaseGIRidge(_BaseGILinear):
     }
 
     @_fit_context(prefer_skip_nested_validation=True)
+    @limit_blas_threads(linear_fit_work)
     def fit(self, X, y, dYdX=None, *, dZdX=None, sample_weight=None):
         """Fit the model to values and (optionally) input-gradients.
 
@@ -104,6 +106,7 @@ class _BaseGIRidge(_BaseGILinear):
         return self
 
     @_fit_context(prefer_skip_nested_validation=True)
+    @limit_blas_threads(linear_fit_work)
     def partial_fit(self, X, y, dYdX=None, *, dZdX=None, sample_weight=None):
         """Add a batch of data to the fit; the coefficients are usable after every call.
 
@@ -298,6 +301,11 @@ class GIRidge(_BaseGIRidge):
         :class:`~sklearn_gi.utils.MemoryLimitError`, stating the figure, before
         allocating any of them. ``"auto"``: 80% of the memory available when
         the fit starts, at most 8 GiB; None: no check.
+    n_threads : int or None, default=None
+        BLAS threads used while fitting and predicting. None: one thread for
+        small problems (below about 3e9 floating-point operations, the
+        ``n (1 + n_inputs) n_features^2`` of the normal equations), where more
+        are slower (see :ref:`threads`), else the BLAS library's setting.
 
     Attributes
     ----------
@@ -359,12 +367,13 @@ class GIRidge(_BaseGIRidge):
     }
 
     def __init__(self, alpha=1.0, *, gradient_weight=1.0, fit_intercept=True, partial_weights=None,
-                 memory_limit="auto"):
+                 memory_limit="auto", n_threads=None):
         self.alpha = alpha
         self.gradient_weight = gradient_weight
         self.fit_intercept = fit_intercept
         self.partial_weights = partial_weights
         self.memory_limit = memory_limit
+        self.n_threads = n_threads
 
     def _penalty(self):
         return self.alpha
@@ -394,8 +403,9 @@ class GILinearRegression(_BaseGIRidge):
         (centred on their mean when ``fit_intercept``) and :math:`g_m` the
         known partials, means weighted by ``sample_weight``: each partial's
         error is measured relative to its own scale, so the fit no longer
-        depends on the units of each input  and noisy partials of large scale cannot drown the others. A
-        partial that is zero (or unknown) at every sample has no scale: it
+        depends on the units of each input and noisy partials of large scale
+        cannot drown the others. A partial that is zero (or unknown) at every
+        sample has no scale: it
         gets the largest weight of the other partials of its output. The
         weights used are ``partial_weights_``; :meth:`partial_fit` keeps those
         of its first batch with gradients.
@@ -405,6 +415,11 @@ class GILinearRegression(_BaseGIRidge):
         :class:`~sklearn_gi.utils.MemoryLimitError`, stating the figure, before
         allocating any of them. ``"auto"``: 80% of the memory available when
         the fit starts, at most 8 GiB; None: no check.
+    n_threads : int or None, default=None
+        BLAS threads used while fitting and predicting. None: one thread for
+        small problems (below about 3e9 floating-point operations, the
+        ``n (1 + n_inputs) n_features^2`` of the normal equations), where more
+        are slower (see :ref:`threads`), else the BLAS library's setting.
 
     Attributes
     ----------
@@ -442,11 +457,12 @@ class GILinearRegression(_BaseGIRidge):
     """
 
     def __init__(self, *, gradient_weight=1.0, fit_intercept=True, partial_weights=None,
-                 memory_limit="auto"):
+                 memory_limit="auto", n_threads=None):
         self.gradient_weight = gradient_weight
         self.fit_intercept = fit_intercept
         self.partial_weights = partial_weights
         self.memory_limit = memory_limit
+        self.n_threads = n_threads
 
     def _penalty(self):
         return 0.0
