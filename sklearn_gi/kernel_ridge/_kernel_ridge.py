@@ -187,6 +187,7 @@ class GIKernelRidge(MultiOutputMixin, RegressorMixin, BaseEstimator):
         ----------
         X : array-like of shape (n_samples, n_features)
         y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+            Target values; NaN marks a value that was not observed.
         dYdX : array-like of shape (n_samples, n_inputs) or \
                 (n_samples, n_outputs, n_inputs), default=None
             Gradients of ``y`` (NaN: unknown). ``n_inputs`` is ``n_features``
