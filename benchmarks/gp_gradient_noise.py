@@ -196,15 +196,18 @@ def main():
     parser.add_argument("--m", type=int, default=512, help="Monte Carlo paths (training samples)")
     args = parser.parse_args()
     for part in args.parts:
-        if part == "bachelier":
-            rows = run_bachelier(args.seeds, args.paths, args.with_default, args.m)
-        else:
-            rows = run_exact(args.exact_seeds)
-        for row in rows:
-            for column in COLUMNS:
-                row.setdefault(column, "")
-        write_results(f"gp_gradient_noise_{part}", f"Learned derivative noise in GIGP: {part}", rows,
-                      COLUMNS, notes=NOTES)
+        rows = []
+        # the table is rewritten after each seed: a long run leaves what it has measured
+        for seed in (args.seeds if part == "bachelier" else args.exact_seeds):
+            if part == "bachelier":
+                rows += run_bachelier([seed], args.paths, args.with_default, args.m)
+            else:
+                rows += run_exact([seed])
+            for row in rows:
+                for column in COLUMNS:
+                    row.setdefault(column, "")
+            write_results(f"gp_gradient_noise_{part}", f"Learned derivative noise in GIGP: {part}",
+                          rows, COLUMNS, notes=NOTES)
 
 
 if __name__ == "__main__":

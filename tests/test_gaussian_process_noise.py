@@ -83,6 +83,11 @@ def test_gradient_noise_is_learned_per_input():
         return np.sqrt(np.mean((model.predict(X_test) - y_test) ** 2))
 
     assert rmse(gp) < 0.5 * rmse(exact)
+    # the predictive standard deviations are those of the noise-free function and gradient
+    _, std = gp.predict(X_test[:4], return_std=True)
+    _, gradient_std = gp.predict_gradient(X_test[:4], return_std=True)
+    assert std.shape == (4,) and gradient_std.shape == (4, 2)
+    assert np.all(gradient_std ** 2 < variance)
 
 
 def test_gradient_white_kernel_changes_nothing_without_gradients():

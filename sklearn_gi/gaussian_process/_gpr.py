@@ -224,7 +224,9 @@ class GIGaussianProcessRegressor(MultiOutputMixin, RegressorMixin, BaseEstimator
         Noise variance of the gradient observations, for inputs scaled by
         their standard deviation: ``dY/dX_c`` gets ``gradient_alpha /
         std(X_c)^2`` on its diagonal (in normalized-target units). Simulators'
-        derivatives are often noisier than their values: set this larger.
+        derivatives are often noisier than their values: set this larger,
+        or add a :class:`GradientWhiteKernel` to the kernel to fit it by
+        maximum likelihood (this fixed value stays as its floor).
         ``None`` uses ``alpha`` (its mean when it is an array).
     optimizer : "fmin_l_bfgs_b", callable or None, default="fmin_l_bfgs_b"
         As in scikit-learn: a callable ``optimizer(obj_func, initial_theta,
