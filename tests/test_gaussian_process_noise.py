@@ -264,3 +264,9 @@ def test_kernel_ridge_nan_values_leave_the_system():
     X_test = np.random.default_rng(3).normal(size=(5, 2))
     reference = joint_kernel(kernel, X_test, X)[:, known] @ np.linalg.solve(K, t[known])
     np.testing.assert_allclose(model.predict(X_test), reference[:5], rtol=1e-9)
+    # gradients only: the mean is 0 and the gradients are still fitted
+    only = GIKernelRidge(alpha=1e-6, gamma=0.3).fit(X, np.full(10, np.nan), G)
+    assert np.all(only.y_mean_ == 0)
+    np.testing.assert_allclose(only.predict_gradient(X), G, atol=1e-3)
+    with pytest.raises(ValueError, match="no known"):
+        GIKernelRidge().fit(X, np.full(10, np.nan))
