@@ -270,3 +270,30 @@ def test_kernel_ridge_nan_values_leave_the_system():
     np.testing.assert_allclose(only.predict_gradient(X), G, atol=1e-3)
     with pytest.raises(ValueError, match="no known"):
         GIKernelRidge().fit(X, np.full(10, np.nan))
+
+
+def test_models_with_derivative_noise_save_and_load(tmp_path):
+    from sklearn_gi.io import load, save
+
+    X, y, G = _noisy_data(12)
+    kernel = ConstantKernel(1.0) * RBF([1.0, 1.0]) + GradientWhiteKernel([0.1, 0.2])
+    gp = GIGaussianProcessRegressor(kernel, optimizer=None).fit(X, y, G)
+    save(gp, tmp_path / "gp.zip")
+    loaded = load(tmp_path / "gp.zip")
+    np.testing.assert_array_equal(loaded.predict(X), gp.predict(X))
+    assert repr(loaded.kernel_) == repr(gp.kernel_)
+    ridge = GIKernelRidge(alpha=1e-3).fit(X, y + 100.0, G)
+    save(ridge, tmp_path / "ridge.zip")
+    np.testing.assert_array_equal(load(tmp_path / "ridge.zip").predict(X), ridge.predict(X))
+
+
+def test_kernel_ridge_files_from_before_normalize_y_keep_their_model():
+    from sklearn_gi.io._persistence import _load_kernel_ridge
+
+    X, y, G = _noisy_data(12)
+    old = GIKernelRidge(alpha=1e-3, normalize_y=False).fit(X, y + 100.0, G)
+    del old.y_mean_, old.normalize_y  # what a file of the earlier release restores
+    _load_kernel_ridge(None, old, None)
+    reference = GIKernelRidge(alpha=1e-3, normalize_y=False).fit(X, y + 100.0, G)
+    np.testing.assert_array_equal(old.predict(X), reference.predict(X))
+    assert old.get_params()["normalize_y"] is False
