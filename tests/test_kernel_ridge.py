@@ -37,7 +37,7 @@ def test_without_gradients_equals_sklearn_kernel_ridge(params):
     if "kernel_params" in sk_params:  # sklearn passes these through to the kernel function
         sk_params.update(sk_params.pop("kernel_params"))
     for sample_weight in (None, weights):
-        ours = GIKernelRidge(alpha=0.1, **params).fit(X, y, sample_weight=sample_weight)
+        ours = GIKernelRidge(alpha=0.1, normalize_y=False, **params).fit(X, y, sample_weight=sample_weight)
         theirs = KernelRidge(alpha=0.1, **sk_params).fit(X, y, sample_weight=sample_weight)
         np.testing.assert_allclose(ours.predict(X_test), theirs.predict(X_test), rtol=1e-10,
                                    atol=1e-12)
@@ -47,7 +47,7 @@ def test_without_gradients_equals_sklearn_kernel_ridge(params):
 def test_matches_the_dense_regularised_system():
     X, y, G = _data(8)
     G[2, 1] = np.nan
-    model = GIKernelRidge(alpha=0.05, gamma=0.4, gradient_weight=2.0).fit(X, y, G)
+    model = GIKernelRidge(alpha=0.05, gamma=0.4, gradient_weight=2.0, normalize_y=False).fit(X, y, G)
     kernel = RBF(1 / np.sqrt(0.8))
     t = np.concatenate([y, G.T.ravel()])
     known = np.isfinite(t)
@@ -69,7 +69,8 @@ def test_equals_gp_posterior_mean_with_the_same_kernel_and_noise():
     # the ridge's gradient penalty alpha / gradient_weight
     X = (X - X.mean(axis=0)) / X.std(axis=0)
     kernel = ConstantKernel(1.0) * Matern([1.0, 2.0, 1.5], nu=2.5)
-    ridge = GIKernelRidge(alpha=1e-4, kernel=kernel, gradient_weight=0.5).fit(X, y, G)
+    ridge = GIKernelRidge(alpha=1e-4, kernel=kernel, gradient_weight=0.5,
+                          normalize_y=False).fit(X, y, G)
     gp = GIGaussianProcessRegressor(kernel, alpha=1e-4, gradient_alpha=2e-4, optimizer=None,
                                     normalize_y=False).fit(X, y, G)
     X_test = np.random.default_rng(3).normal(size=(5, 3))

@@ -1,5 +1,6 @@
 """Gaussian processes conditioned on values and input-gradients."""
 
-from ._gpr import GIGaussianProcessRegressor, JitterWarning
+from ._gpr import GIGaussianProcessRegressor, HyperparameterWarning, JitterWarning
+from ._kernels import GradientWhiteKernel
 
-__all__ = ["GIGaussianProcessRegressor", "JitterWarning"]
+__all__ = ["GIGaussianProcessRegressor", "GradientWhiteKernel", "HyperparameterWarning", "JitterWarning"]

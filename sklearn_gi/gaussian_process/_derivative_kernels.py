@@ -39,11 +39,15 @@ from sklearn.gaussian_process.kernels import (
     WhiteKernel,
 )
 
-__all__ = ["compile_kernel", "joint_kernel", "polynomial_kernel", "SUPPORTED_KERNELS"]
+from ._kernels import GradientWhiteKernel
+
+__all__ = ["compile_kernel", "gradient_noise_terms", "joint_kernel", "polynomial_kernel",
+           "SUPPORTED_KERNELS"]
 
 SUPPORTED_KERNELS = (
     "RBF (isotropic or anisotropic), Matern with nu in {1.5, 2.5, inf}, RationalQuadratic, "
-    "DotProduct, ConstantKernel, WhiteKernel, and sums and products of these"
+    "DotProduct, ConstantKernel, WhiteKernel, and sums and products of these, plus "
+    "GradientWhiteKernel in sums"
 )
 
 
@@ -99,7 +103,7 @@ def supports_joint(node):
         return supports_joint(node.left) and supports_joint(node.right)
     if isinstance(node, _Product):
         return node._scale_side is not None and supports_joint(node._scaled()[1])
-    return isinstance(node, (_Constant, _White, _Stationary))
+    return isinstance(node, (_Constant, _White, _GradientWhite, _Stationary))
 
 
 def _add(a, b):
@@ -189,6 +193,64 @@ class _White(_Node):
     def backward_joint(self, A4, scale):
         inner = self.noise * float(np.trace(A4[0, :, 0, :]))
         return (np.array([scale * inner]) if self.n_theta else np.zeros(0)), inner
+
+
+class _GradientWhite(_Node):
+    """Noise on observed derivatives only (:class:`GradientWhiteKernel`).
+
+    Its blocks are zero: the noise is a property of the observations, not of
+    the function, so the joint system adds it to the derivative rows of its
+    diagonal and fills in its likelihood gradient
+    (:func:`gradient_noise_terms`, ``JointObservations``), where the input
+    scales and the observed partials are known.
+    """
+
+    def __init__(self, kernel):
+        self.noise = np.atleast_1d(np.asarray(kernel.noise_level, dtype=float)).ravel()
+        self.n_theta = 0 if kernel.hyperparameter_noise_level.fixed else self.noise.size
+
+    def forward(self, ctx):
+        self._out = Blocks(np.zeros(ctx.shape))
+        return self._out
+
+    def backward(self, adj):
+        return np.zeros(self.n_theta)
+
+    def inner(self, adj):
+        return 0.0
+
+    def forward_joint(self, jctx, out, scale):
+        pass
+
+    def backward_joint(self, A4, scale):
+        return np.zeros(self.n_theta), 0.0
+
+
+def gradient_noise_terms(node):
+    """``(leaf, offset)`` of each :class:`GradientWhiteKernel` term of a compiled kernel.
+
+    ``offset`` is the index of the leaf's first log-hyperparameter in the
+    kernel's ``theta``. Such terms sit in sums only (``compile_kernel`` checks).
+    """
+    terms = []
+
+    def walk(current, offset):
+        if isinstance(current, _GradientWhite):
+            terms.append((current, offset))
+        elif isinstance(current, (_Sum, _Product)):
+            walk(current.left, offset)
+            walk(current.right, offset + current.left.n_theta)
+
+    walk(node, 0)
+    return terms
+
+
+def _contains_gradient_white(kernel):
+    if isinstance(kernel, GradientWhiteKernel):
+        return True
+    if isinstance(kernel, (Sum, Product)):
+        return _contains_gradient_white(kernel.k1) or _contains_gradient_white(kernel.k2)
+    return False
 
 
 class _Stationary(_Node):
@@ -686,12 +748,20 @@ def compile_kernel(kernel, n_features):
     if isinstance(kernel, Sum):
         return _Sum(compile_kernel(kernel.k1, n_features), compile_kernel(kernel.k2, n_features))
     if isinstance(kernel, Product):
+        if _contains_gradient_white(kernel):
+            raise TypeError(
+                f"GradientWhiteKernel is noise of the observed derivatives and may only be "
+                f"added to a kernel, not multiplied (got {kernel}): set its noise_level instead "
+                "of scaling it."
+            )
         return _Product(compile_kernel(kernel.k1, n_features),
                         compile_kernel(kernel.k2, n_features))
     if isinstance(kernel, ConstantKernel):
         return _Constant(kernel)
     if isinstance(kernel, WhiteKernel):
         return _White(kernel)
+    if isinstance(kernel, GradientWhiteKernel):
+        return _GradientWhite(kernel)
     if isinstance(kernel, Matern):  # before RBF: Matern subclasses RBF
         nu = kernel.nu
         if nu == 1.5:

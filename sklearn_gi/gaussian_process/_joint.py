@@ -15,6 +15,7 @@ from ._derivative_kernels import (
     _weighted,
     assemble,
     compile_kernel,
+    gradient_noise_terms,
     split,
     supports_joint,
 )
@@ -72,9 +73,12 @@ class JointObservations:
         Gradient targets (NaN: unknown).
     J : ndarray of shape (n, p, d) or (p, d) or None
         Feature Jacobian; ``None`` means the gradients are with respect to ``X``.
+    noise_scale : ndarray of shape (d,) or None
+        Scale of each input for a ``GradientWhiteKernel`` term: the partial
+        ``dY/dX_c`` gets ``noise_level_c / noise_scale_c^2``; ``None`` means ones.
     """
 
-    def __init__(self, X, Y, G=None, J=None):
+    def __init__(self, X, Y, G=None, J=None, noise_scale=None):
         n, p = X.shape
         self.X, self.n, self.p = X, n, p
         self.k = Y.shape[1]
@@ -87,6 +91,8 @@ class JointObservations:
             targets = np.concatenate([Y, G.transpose(2, 0, 1).reshape(self.n_gradients * n, self.k)])
         self.targets = targets
         self.groups = self._mask_groups(np.isfinite(targets))
+        self.noise_weight = (np.ones(self.n_gradients) if noise_scale is None
+                             else 1.0 / np.asarray(noise_scale, dtype=float) ** 2)
 
     @property
     def n_observations(self):
@@ -116,18 +122,53 @@ class JointObservations:
             n, d = self.n, self.n_gradients
             out = np.zeros((1 + d, n, 1 + d, n))
             node.forward_joint(JointContext(self.X), out, 1.0)
-            return out.reshape((1 + d) * n, (1 + d) * n), node
-        blocks = node.forward(Context(self.X, need_x=with_grad, need_y=with_grad))
-        if with_grad and self.J is not None:
-            blocks = _to_raw(blocks, self.J, self.J)
-        return assemble(blocks, self.n, self.n, self.n_gradients), node
+            K = out.reshape((1 + d) * n, (1 + d) * n)
+        else:
+            blocks = node.forward(Context(self.X, need_x=with_grad, need_y=with_grad))
+            if with_grad and self.J is not None:
+                blocks = _to_raw(blocks, self.J, self.J)
+            K = assemble(blocks, self.n, self.n, self.n_gradients)
+        noise = self.kernel_noise(node)
+        if noise is not None:
+            K[np.diag_indices_from(K)] += noise
+        return K, node
+
+    def kernel_noise(self, node):
+        """Diagonal ``(N,)`` of the kernel's ``GradientWhiteKernel`` terms (None without any).
+
+        Zero on the value rows; ``noise_level_c * noise_weight_c`` on the rows of
+        ``dY/dX_c``. Matrix-free solvers add it to their products.
+        """
+        terms = gradient_noise_terms(compile_kernel(node, self.p))
+        if not terms or not self.n_gradients:
+            return None
+        per_input = np.zeros(self.n_gradients)
+        for leaf, _ in terms:
+            if leaf.noise.size not in (1, self.n_gradients):
+                raise ValueError(
+                    f"GradientWhiteKernel has {leaf.noise.size} noise levels but the gradients "
+                    f"have {self.n_gradients} partials: give one level or one per partial."
+                )
+            per_input += leaf.noise * self.noise_weight
+        return np.concatenate([np.zeros(self.n), np.repeat(per_input, self.n)])
 
     def gradient(self, node, A):
         """``d sum(A * K) / d theta`` for the ``node`` of the last :meth:`covariance`."""
         if self._joint_layout(node):
             n, d = self.n, self.n_gradients
-            return node.backward_joint(A.reshape(1 + d, n, 1 + d, n), 1.0)[0]
-        return node.backward(self.adjoint(A))
+            grad = node.backward_joint(A.reshape(1 + d, n, 1 + d, n), 1.0)[0]
+        else:
+            grad = node.backward(self.adjoint(A))
+        terms = gradient_noise_terms(node)
+        if terms and self.n_gradients:
+            # the adjoint's diagonal on each partial's rows, summed per partial
+            diagonal = np.diagonal(A)[self.n:].reshape(self.n_gradients, self.n).sum(axis=1)
+            for leaf, offset in terms:
+                if leaf.n_theta:
+                    per_input = leaf.noise * self.noise_weight * diagonal
+                    grad[offset:offset + leaf.n_theta] = (per_input if leaf.n_theta > 1
+                                                          else per_input.sum())
+        return grad
 
     def adjoint(self, A):
         """Adjoint blocks of a joint ``(N, N)`` matrix, in the kernel's coordinates."""

@@ -140,6 +140,8 @@ _TRUSTED = {
         "sklearn_gi.gaussian_process._joint", "JointObservations", "state"),
     "sklearn_gi.gaussian_process._joint.ObservationGroup": (
         "sklearn_gi.gaussian_process._joint", "ObservationGroup", "state"),
+    "sklearn_gi.gaussian_process.GradientWhiteKernel": (
+        "sklearn_gi.gaussian_process", "GradientWhiteKernel", "estimator"),
     # scikit-learn transformers with a known Jacobian (GIPipeline, GITransformedTargetRegressor)
     "sklearn.preprocessing.StandardScaler": ("sklearn.preprocessing", "StandardScaler", "estimator"),
     "sklearn.preprocessing.RobustScaler": ("sklearn.preprocessing", "RobustScaler", "estimator"),
@@ -826,7 +828,13 @@ def _check_attribute(cls, attr):
 
 
 def _load_kernel_ridge(reader, obj, extra):
-    return None  # the compiled kernel is rebuilt from the parameters at every prediction
+    # the compiled kernel is rebuilt from the parameters at every prediction
+    if "dual_coef_" in vars(obj) and "y_mean_" not in vars(obj):
+        # a file written before normalize_y: that model was fitted to the raw targets
+        obj.normalize_y = False
+        coef = np.asarray(obj.dual_coef_)
+        obj.y_mean_ = np.zeros(1 if coef.ndim == 1 else coef.shape[1])
+    return None
 
 
 # what building a network from a file's (checked-type but arbitrary) parameters can raise

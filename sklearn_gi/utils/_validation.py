@@ -9,7 +9,12 @@ import contextlib
 import numbers
 
 import numpy as np
-from sklearn.utils.validation import _check_sample_weight, _get_feature_names, check_array
+from sklearn.utils.validation import (
+    _check_sample_weight,
+    _get_feature_names,
+    check_array,
+    validate_data,
+)
 
 __all__ = [
     "check_gradient_targets",
@@ -260,6 +265,32 @@ def check_positive_sample_weight(sample_weight, X):
     if sample_weight.sum() <= 0:
         raise ValueError("sample_weight must have a positive sum.")
     return sample_weight
+
+
+def validate_data_unknown_values(estimator, X, y):
+    """``validate_data(estimator, X, y, multi_output=True, y_numeric=True)`` with NaN allowed in ``y``.
+
+    For the kernel models, where a NaN value means "not observed" and leaves
+    the joint system like a NaN partial derivative: only derivatives are then
+    known at that sample. Infinite values are still an error. Returns ``X``
+    (float64, validated, ``n_features_in_`` and feature names set) and ``y``
+    (float64, 1-D or 2-D as given).
+    """
+    with named_input_errors():
+        X = validate_data(estimator, X, dtype=np.float64)
+    if y is None:
+        raise ValueError(
+            f"{type(estimator).__name__} requires y to be passed, but the target y is None."
+        )
+    y = _as_float_array(y, input_name="y", dtype=np.float64, allow_nan=True)
+    if y.ndim not in (1, 2):
+        raise ValueError(f"y must be 1-D or 2-D (n_samples, n_outputs), got shape {y.shape}.")
+    if y.shape[0] != X.shape[0]:
+        raise ValueError(
+            f"Found input variables with inconsistent numbers of samples: X has {X.shape[0]} "
+            f"and y has {y.shape[0]}."
+        )
+    return X, y
 
 
 @contextlib.contextmanager
