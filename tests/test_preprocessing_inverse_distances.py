@@ -44,6 +44,19 @@ def test_invariant_to_rotations_and_translations(rng):
     np.testing.assert_allclose(descriptor.transform(moved), descriptor.transform(X), rtol=1e-12)
 
 
+def test_pair_permutations_follow_relabelled_atoms(rng):
+    X = _molecules(rng, 3)
+    descriptor = InverseDistances().fit(X)
+    atom_permutations = np.array([[0, 1, 2, 3, 4], [2, 0, 1, 4, 3], [4, 3, 2, 1, 0]])
+    pair_permutations = descriptor.pair_permutations(atom_permutations)
+    assert pair_permutations.shape == (3, 10)
+    for atoms, pairs in zip(atom_permutations, pair_permutations):
+        relabelled = X.reshape(3, -1, 3)[:, atoms].reshape(3, -1)
+        np.testing.assert_allclose(descriptor.transform(relabelled), descriptor.transform(X)[:, pairs])
+    with pytest.raises(ValueError, match="permutations of range\\(5\\)"):
+        descriptor.pair_permutations([[0, 1, 2, 3, 3]])
+
+
 def test_jacobian_matches_finite_differences(rng):
     X = _molecules(rng, 3)
     descriptor = InverseDistances().fit(X)

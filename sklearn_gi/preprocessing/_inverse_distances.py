@@ -144,6 +144,37 @@ class InverseDistances(TransformerMixin, BaseEstimator):
         """
         return self._gi_jacobian(X).toarray()
 
+    def pair_permutations(self, atom_permutations):
+        """The permutations of the output columns that permutations of the atoms induce.
+
+        Relabelling the atoms by ``perm`` (atom ``i`` of the new geometry is atom
+        ``perm[i]`` of the old one) permutes the inverse distances:
+        ``transform(X_relabelled) == transform(X)[:, q]``. With like atoms,
+        these ``q`` are what
+        :class:`~sklearn_gi.kernels.PermutationInvariantKernel` needs to make a
+        model on this descriptor invariant to their exchange, as sGDML does.
+
+        Parameters
+        ----------
+        atom_permutations : array-like of int of shape (n_permutations, n_atoms)
+
+        Returns
+        -------
+        pair_permutations : ndarray of shape (n_permutations, n_pairs)
+        """
+        check_is_fitted(self)
+        perms = np.asarray(atom_permutations)
+        if perms.ndim != 2 or perms.shape[1] != self.n_atoms_ or np.any(
+                np.sort(perms, axis=1) != np.arange(self.n_atoms_)):
+            raise ValueError(
+                f"atom_permutations must be permutations of range({self.n_atoms_}), shape "
+                f"(n_permutations, {self.n_atoms_}); got shape {perms.shape}."
+            )
+        index = np.zeros((self.n_atoms_, self.n_atoms_), dtype=np.intp)
+        index[self.pairs_[:, 0], self.pairs_[:, 1]] = np.arange(len(self.pairs_))
+        first, second = perms[:, self.pairs_[:, 0]], perms[:, self.pairs_[:, 1]]
+        return index[np.minimum(first, second), np.maximum(first, second)]
+
     def get_feature_names_out(self, input_features=None):
         """Names ``inverse_distance_a_b`` of the output columns.
 
