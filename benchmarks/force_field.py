@@ -158,6 +158,8 @@ def _run_sgdml(data, train, valid, test, use_sym, max_gb):
             models[sig] = model
         best = min(scores, key=scores.get)
         # the CLI warns at an edge of the grid; extend it instead (sigma > 0)
+        if len(_sigma_grid) == 1:  # one sigma given: no search
+            break
         if best == max(grid):
             grid.append(best + 10)
         elif best == min(grid) and best > 1:
@@ -230,6 +232,8 @@ def _sigma_search_gikrr(data, train, valid, symmetrise=None):
             one_fit[sig] = time.perf_counter() - start
             scores[sig] = float(np.sqrt(np.mean((model.predict_gradient(X_valid) - G_valid) ** 2)))
         best = min(scores, key=scores.get)
+        if len(_sigma_grid) == 1:  # one sigma given: no search
+            break
         if best == max(grid):
             grid.append(best + 10)
         elif best == min(grid) and best > 1:
