@@ -28,8 +28,10 @@ Models (``--models``):
   permutations of the inverse distances): sGDML's own construction, ``n (1 + d)`` rows.
 * ``gigp_sgdml_kernel`` / ``gigp_sgdml_kernel_symmetric``:
   :class:`~sklearn_gi.gaussian_process.GIGaussianProcessRegressor` on the raw inverse distances
-  with ``C * Matern(nu=2.5)`` (plain or permutation-invariant), started at sigma = 20 and
-  fitted by maximum likelihood (default ``normalize_y``, gradient noise ``alpha``).
+  with ``C * Matern(nu=2.5)`` (plain or permutation-invariant), started at amplitude 1e4 and
+  sigma 5 (on 30 geometries the log likelihood is -6.9e3 there, -3.4e10 at amplitude 1 and
+  sigma 20, where the search stays: forces are large next to the energies' spread), fitted by
+  maximum likelihood (default ``normalize_y``, gradient noise ``alpha``).
 * ``gigp_matern`` / ``gigp_rbf``: :class:`~sklearn_gi.gaussian_process.GIGaussianProcessRegressor`
   after ``InverseDistances()`` and ``StandardScaler()``: ``C * Matern(nu=2.5)`` or ``C * RBF``,
   isotropic, plus a ``WhiteKernel``, all by maximum likelihood (default ``normalize_y``).
@@ -248,8 +250,8 @@ def _sigma_search_gikrr(data, train, valid, symmetrise=None):
     return fit(best), offset, one_fit[best], f"sigma={best} (grid {min(grid)}-{max(grid)}){extra}"
 
 
-def _gigp_sgdml_kernel(data, train, symmetric):
-    """GIGP with sGDML's kernel on the raw inverse distances, started at sigma = 20, by likelihood."""
+def _gigp_sgdml_kernel(data, train, symmetric, start=(1e4, 5.0)):
+    """GIGP with sGDML's kernel on the raw inverse distances, by likelihood from ``start``."""
     from sklearn.gaussian_process.kernels import ConstantKernel, Matern
 
     from sklearn_gi.gaussian_process import GIGaussianProcessRegressor
@@ -258,11 +260,11 @@ def _gigp_sgdml_kernel(data, train, symmetric):
     from sklearn_gi.preprocessing import InverseDistances
 
     X, y, G = arrays(data, "train", train)
-    base = Matern(length_scale=20.0, length_scale_bounds=(1e-2, 1e4), nu=2.5)
+    base = Matern(length_scale=float(start[1]), length_scale_bounds=(1e-2, 1e4), nu=2.5)
     if symmetric:
         pairs = InverseDistances().fit(X).pair_permutations(_sgdml_permutations(data, train))
         base = PermutationInvariantKernel(base, pairs)
-    kernel = ConstantKernel(1.0, (1e-4, 1e6)) * base
+    kernel = ConstantKernel(float(start[0]), (1e-4, 1e10)) * base
     model = make_gi_pipeline(InverseDistances(), GIGaussianProcessRegressor(kernel, random_state=0))
     model.fit(X, y, dYdX=G)
     gp = model[-1]
