@@ -197,31 +197,28 @@ class _PermutationSum(_Node):
             sub.diag = True
         return sub
 
-    @staticmethod
-    def _unpermute(blocks, q):
-        if blocks.Kx is not None:
-            Kx = np.empty_like(blocks.Kx)
-            Kx[..., q] = blocks.Kx
-            blocks.Kx = Kx
-        if blocks.Kxy is not None:
-            Kxy = np.empty_like(blocks.Kxy)
-            Kxy[:, :, q, :] = blocks.Kxy
-            blocks.Kxy = Kxy
-        return blocks
-
     def forward(self, ctx):
+        # one running total plus one permutation's blocks at a time: the derivative block
+        # (m, n, p, p) dominates memory, so it is added column slice by column slice
         total = None
         for q, node in zip(self.perms, self.nodes):
-            blocks = self._unpermute(node.forward(self._context(ctx, q)), q)
+            blocks = node.forward(self._context(ctx, q))
             if total is None:
-                total = Blocks(blocks.K.copy(), *(None if x is None else x.copy()
-                                                  for x in (blocks.Kx, blocks.Ky, blocks.Kxy)))
-                continue
-            total.K += blocks.K
-            for name in ("Kx", "Ky", "Kxy"):
-                mine, theirs = getattr(total, name), getattr(blocks, name)
-                if theirs is not None:
-                    setattr(total, name, theirs.copy() if mine is None else mine + theirs)
+                total = Blocks(blocks.K.copy(), None, None if blocks.Ky is None else blocks.Ky.copy())
+                if blocks.Kx is not None:
+                    total.Kx = np.zeros_like(blocks.Kx)
+                if blocks.Kxy is not None:
+                    total.Kxy = np.zeros_like(blocks.Kxy)
+            else:
+                total.K += blocks.K
+                if blocks.Ky is not None:
+                    total.Ky += blocks.Ky
+            for i, target in enumerate(q):  # d/dx_{q_i} = d/d(P x)_i
+                if blocks.Kx is not None:
+                    total.Kx[..., target] += blocks.Kx[..., i]
+                if blocks.Kxy is not None:
+                    total.Kxy[:, :, target, :] += blocks.Kxy[:, :, i, :]
+            del blocks
         self._out = total
         return total
 
