@@ -375,6 +375,9 @@ def main(argv=None):
     parser.add_argument("--name", default="force_field", help="results file name")
     parser.add_argument("--update", action="store_true",
                         help="keep the rows of other cells already in the results CSV")
+    parser.add_argument("--merge", nargs="*", default=[], metavar="NAME",
+                        help="with --update: also take the rows of these other results CSVs")
+    parser.add_argument("--notes", default="", help="text added to the table's notes")
     parser.add_argument("--cell", nargs=3, metavar=("MOLECULE", "MODEL", "N"),
                         help="run one cell in this process and print its row as JSON")
     args = parser.parse_args(argv)
@@ -400,6 +403,8 @@ def main(argv=None):
                 print(row, flush=True)
                 rows.append(row)
     if args.update:
+        for other in args.merge:
+            rows = _merge_with_saved(other, rows)
         rows = _merge_with_saved(args.name, rows)
     notes = (
         "Same data and split for every model: `n_train` geometries drawn (seed 0) from the "
@@ -411,7 +416,7 @@ def main(argv=None):
         "other jobs: compare CPU seconds, and wall times only within a run. Reproduce a row: "
         "`python -m benchmarks.force_field --molecules M --n-train N --models MODEL [--sigmas ...]` "
         "(the sigma grid searched is in `hyperparameters`)."
-    )
+    ) + ("\n\n" + args.notes if args.notes else "")
     write_results(args.name, "Force fields from energies and forces: sklearn-gi vs sGDML", rows,
                   COLUMNS, notes=notes)
     return rows

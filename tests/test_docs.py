@@ -15,7 +15,7 @@ CODE_BLOCK = re.compile(r"\.\. code-block:: python\n\n((?:    .*\n|\n)+)")
 
 # subpackages documented in doc/api.rst (each one's __all__ must be listed there)
 DOCUMENTED = [
-    "compose", "datasets", "gaussian_process", "generative", "inspection", "io", "kernel_ridge",
+    "compose", "datasets", "gaussian_process", "generative", "inspection", "io", "kernel_ridge", "kernels",
     "linear_model", "metrics", "model_selection", "neural_network", "pipeline",
     "preprocessing", "utils", "utils.estimator_checks",
 ]
