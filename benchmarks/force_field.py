@@ -362,7 +362,7 @@ def _cell_in_subprocess(molecule, model_name, n_train, args):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--molecules", nargs="+", default=["ethanol", "aspirin"])
+    parser.add_argument("--molecules", nargs="*", default=["ethanol", "aspirin"])
     parser.add_argument("--models", nargs="+", default=list(ALL_MODELS), choices=ALL_MODELS)
     parser.add_argument("--n-train", nargs="+", type=int, default=[200, 600, 1000])
     parser.add_argument("--n-valid", type=int, default=200)
@@ -376,7 +376,7 @@ def main(argv=None):
     parser.add_argument("--update", action="store_true",
                         help="keep the rows of other cells already in the results CSV")
     parser.add_argument("--merge", nargs="*", default=[], metavar="NAME",
-                        help="with --update: also take the rows of these other results CSVs")
+                        help="with --update: also take the rows of these results (names or .csv paths)")
     parser.add_argument("--notes", default="", help="text added to the table's notes")
     parser.add_argument("--cell", nargs=3, metavar=("MOLECULE", "MODEL", "N"),
                         help="run one cell in this process and print its row as JSON")
@@ -428,7 +428,7 @@ def _merge_with_saved(name, rows):
 
     from ._report import _results_dir
 
-    path = Path(_results_dir) / f"{name}.csv"
+    path = Path(name) if str(name).endswith(".csv") else Path(_results_dir) / f"{name}.csv"
     key = ("molecule", "model", "n_train")
     fresh = {tuple(str(row[k]) for k in key) for row in rows}
     saved = []

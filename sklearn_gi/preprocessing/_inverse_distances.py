@@ -42,7 +42,7 @@ class InverseDistances(TransformerMixin, BaseEstimator):
         ``numpy.triu_indices(n_atoms_, 1)``.
     n_features_in_ : int
         ``3 * n_atoms_``.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Names of the input columns, when ``X`` has string column names.
 
     Examples
