@@ -7,8 +7,16 @@ regressors and the gradient-enhanced peers (a few minutes on 2 CPU cores; see
 ``benchmarks/results/quick/``. ``--full`` runs the full suite and every
 specialised benchmark, regenerating the committed tables in
 ``benchmarks/results/``.
+
+Every model runs on one thread (BLAS, OpenMP and torch), as the committed tables
+were measured: fit times are then comparable between models, and several BLAS or
+OpenMP threads on a small fit only wait for each other, many times longer on a
+machine with other jobs (issue 25 measured README's main command at 695 s with the
+default threads on a busy 2-core machine, 191 s with one thread;
+``python -m benchmarks.thread_load --main`` measures it).
 """
 
+import contextlib
 import sys
 import time
 
@@ -21,6 +29,7 @@ from . import (
     mcdonagh_2d,
     mlp_overhead,
     mlp_sobolev_functions,
+    polynomial_memory,
     ridge_gradient_sin,
     suite,
     wing_weight,
@@ -28,11 +37,31 @@ from . import (
 from ._report import QUICK_RESULTS, RESULTS, machine, set_results_dir
 
 
+@contextlib.contextmanager
+def one_thread():
+    """BLAS, OpenMP and torch at one thread inside the block (restored after)."""
+    import torch
+    from threadpoolctl import threadpool_limits
+
+    torch_threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        with threadpool_limits(1):
+            yield
+    finally:
+        torch.set_num_threads(torch_threads)
+
+
 def main(argv=None):
     argv = list(sys.argv[1:] if argv is None else argv)
     if "-h" in argv or "--help" in argv:
         print(__doc__)
         return suite.main(["--help"])
+    with one_thread():
+        return _run(argv)
+
+
+def _run(argv):
     full = "--full" in argv
     argv = [a for a in argv if a != "--full"]
     print(f"sklearn-gi benchmarks ({'full' if full else 'quick'}) on {machine()}")
@@ -42,6 +71,7 @@ def main(argv=None):
         suite.main(argv + ["--memory"])
         linear_sample_efficiency.main(["--seeds", "5"])
         linear_speed.main(["--n-train", "1000", "10000", "100000", "200000", "1000000"])
+        polynomial_memory.main([])
         ridge_gradient_sin.main([])
         mlp_sobolev_functions.main(["--seeds", "3"])
         mcdonagh_2d.main(["--seeds", "5"])

@@ -8,8 +8,8 @@ what an exhaustive value-only search picks. Two parts:
     The bound rule (:func:`sklearn_gi.model_selection.gap_bound_index`, as the
     search applies it with early exit) run on the authors' published curves:
     mean test RMSE over 5-10 runs of their networks with and without
-    gradients, per width ``eta`` (``../shared/reference/mcdonagh2021/results``,
-    2-D and 8-D; skipped when absent). Their optimum is the width of the
+    gradients, per width ``eta`` (``tests/data/mcdonagh2021/results``,
+    2-D and 8-D). Their optimum is the width of the
     smallest value-only RMSE; their notebook's bounds are listed beside ours.
 
 ``measured``
@@ -51,7 +51,8 @@ from sklearn_gi.neural_network import GIMLPRegressor
 from . import mcdonagh_2d
 from ._report import QUICK_RESULTS, set_results_dir, write_results
 
-RESULTS = Path(__file__).resolve().parents[2] / "shared" / "reference" / "mcdonagh2021" / "results"
+# their published curves, kept with the tests (source: tests/data/README.md)
+RESULTS = Path(__file__).resolve().parents[1] / "tests" / "data" / "mcdonagh2021" / "results"
 # their notebook's bounds (argmin of |gap|, with the sign-flip rule), re-computed from their CSVs
 PAPER_BOUNDS = {("2-D", 50): 40, ("2-D", 100): 52, ("2-D", 300): 52, ("2-D", 500): 32,
                 ("2-D", 700): 24, ("8-D", 2500): 30, ("8-D", 5000): 20, ("8-D", 7500): 30,

@@ -1,8 +1,9 @@
 """HSIC sensitivity indices: time and peak memory of ``sklearn_gi.inspection.hsic_indices``.
 
-Data as in the research timing of OpenTURNS (``../shared/design/hsic.md``,
-section 5): X ~ U(-pi, pi)^d, y = Ishigami(X1, X2, X3), X4... dummy, Gaussian
-kernels with theta = std. Every index is O(n^2) for the V- and the U-statistic;
+Data as in the project's research timing of OpenTURNS (section 5 of its HSIC notes,
+which are not in the repository; the timings are ``OT_RESEARCH`` below):
+X ~ U(-pi, pi)^d, y = Ishigami(X1, X2, X3), X4... dummy, Gaussian kernels with
+theta = std. Every index is O(n^2) for the V- and the U-statistic;
 the goal set's permutation p-values are one n x n by n x B matrix product per
 input. Timings run single-threaded (BLAS limited to one thread) for a fair
 comparison with OpenTURNS, which ``--openturns-python`` times on the same
@@ -27,7 +28,7 @@ except ImportError:  # run as a script
     import _report
 
 # OpenTURNS 1.27.post1 on the research machine (2 cores shared with other jobs,
-# load 2.5-3.7), ../shared/design/hsic.md section 5 (hsic/hsic_timing_results.json):
+# load 2.5-3.7), section 5 of the project's HSIC notes (not in the repository):
 # build kernels + HSIC and R2 (+ asymptotic p) / permutations with their B.
 OT_RESEARCH = {
     (1000, "global V indices"): "0.27 s (0.16 kernels + 0.11 HSIC/R2)",
@@ -203,7 +204,8 @@ def main(argv=None):
             f"{load:.2f} (the machine is shared). `peak_MiB`: tracemalloc peak of one call "
             "(numpy arrays), compare with one n x n float64 matrix (`n2_float64_MiB`). "
             "`OpenTURNS_research_machine`: OpenTURNS 1.27.post1 timings quoted from "
-            "`../shared/design/hsic.md` section 5 (another run, 2 shared cores, load 2.5-3.7; "
+            "the project's HSIC research notes (not in the repository; the numbers are OT_RESEARCH "
+            "in benchmarks/hsic_speed.py; another run, 2 shared cores, load 2.5-3.7; "
             "kernels + HSIC + R2 [+ p-values]). " + ot_note
             + "Reproduce: `python -m benchmarks.hsic_speed "
             "[--openturns-python PATH/TO/python-with-openturns]`."

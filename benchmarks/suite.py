@@ -366,6 +366,8 @@ NOISE_FLOOR = 1e-6
 # gradients help (hurt) a model when its NRMSE with dYdX is this factor lower (higher) than
 # without, and the two min-max ranges over seeds do not overlap
 HELP_FACTOR = 1.1
+# NRMSE of predicting the test mean: a model at or above it has not "been helped" by anything
+MEAN_NRMSE = 1.0
 
 # sklearn-gi models fitted with gradients, and their values-only twins
 GI_MODELS = ("GIRidge-poly", "GIMLP", "GIGP", "GIKernelRidge")
@@ -556,24 +558,30 @@ def _ratio(a, b):
 
 
 def _gradient_effect(cells):
-    """(helps, hurts): "model factor" strings for each GI model against its values-only twin."""
+    """(helps, hurts, worse_than_mean): "model factor" strings, each GI model against its values-only twin.
+
+    A model whose error the gradients lower but which still does no better than
+    predicting the mean (NRMSE >= ``MEAN_NRMSE``) is not helped: it is listed in
+    ``worse_than_mean``."""
     def lo(r):
         return _capped(r.get("nrmse_min", r["nrmse"]))
 
     def hi(r):
         return _capped(r.get("nrmse_max", r["nrmse"]))
 
-    helps, hurts = [], []
+    helps, hurts, worse_than_mean = [], [], []
     for gi, plain in VALUES_ONLY.items():
         if gi in cells and plain in cells:
             a, b = cells[gi], cells[plain]
             gain = _capped(b["nrmse"]) / _capped(a["nrmse"])
             apart = hi(a) < lo(b) or hi(b) < lo(a)
-            if gain >= HELP_FACTOR and apart:
+            if gain >= HELP_FACTOR and apart and a["nrmse"] >= MEAN_NRMSE:
+                worse_than_mean.append(f"{gi} (NRMSE {a['nrmse']:.3g} with, {b['nrmse']:.3g} without)")
+            elif gain >= HELP_FACTOR and apart:
                 helps.append(f"{gi} {gain:.2g}x")
             elif gain <= 1 / HELP_FACTOR and apart:
                 hurts.append(f"{gi} {1 / gain:.2g}x worse")
-    return helps, hurts
+    return helps, hurts, worse_than_mean
 
 
 def _cells(table):
@@ -617,10 +625,13 @@ def headline(table):
         ours = [m for m in ranked if m in GI_MODELS]
         if ours and ours[0] != winner and ours[0] not in exact:
             win += f"; best GI {ours[0]} at {_ratio(rows[ours[0]], rows[winner])}"
-        helps, hurts = _gradient_effect(cells)
+        helps, hurts, worse_than_mean = _gradient_effect(cells)
         effect = "; gradients help " + (", ".join(helps) if helps else "none")
         if hurts:
             effect += "; gradients HURT " + ", ".join(hurts)
+        if worse_than_mean:
+            effect += ("; lower error with gradients but still worse than the mean: "
+                       + ", ".join(worse_than_mean))
         lines.append(f"- {problem} n={n}: {win}{effect}")
     return "\n".join(lines)
 
@@ -659,7 +670,8 @@ def notes(table, plot_names=(), parity_note=""):
         f"hurt) when a model's NRMSE with dYdX is at least {HELP_FACTOR:g}x lower (higher) than "
         "the same model's without"
         + (" and their min-max ranges over seeds do not overlap" if max(seeds) > 1 else "")
-        + "; 'gradients HURT' marks where fitting the gradients made a model worse.",
+        + "; 'gradients HURT' marks where fitting the gradients made a model worse. A model "
+        f"at or above NRMSE {MEAN_NRMSE:g} (no better than the mean) is never counted as helped.",
         "Wins (best NRMSE or tied exact, per problem and n): " + wins(table) + ".",
         "Gradients hurt: " + hurts_summary(table) + ".",
         "Models:\n" + "\n".join(f"- {m}: {CONFIGURATIONS.get(m, '?')}" for m in models),

@@ -1,7 +1,9 @@
 """Wing weight (10 inputs): the peers' measurement protocol, with our estimators in it.
 
-Reproduces the set-up of the peer study (``shared/design/peers.md``, section 5)
-on the ``wing_weight`` problem, so that our numbers sit next to theirs:
+Reproduces the set-up of the peer study (a measurement of gradient-enhanced GP
+libraries made for this project, section 5 of its notes, which are not part of the
+repository: the set-up is restated below and its numbers for these models are
+``PEERS_MD``) on the ``wing_weight`` problem, so that our numbers sit next to theirs:
 
 * training sets: Latin hypercube (``scipy.stats.qmc.LatinHypercube(10,
   seed=s)`` scaled to the bounds, ``make_problem(..., sampling="lhs")``),
@@ -68,8 +70,9 @@ N_TEST = 2000
 TEST_SEED = 12345
 GPYTORCH_CHUNK = 200
 
-# value NRMSE and seed-0 single-thread fit time of the same models in peers.md section 5
-# (wingweight10d columns), for comparison: (model, n_train) -> (nrmse, fit_s)
+# value NRMSE and seed-0 single-thread fit time of the same models in the peer study
+# (section 5 of its notes, wingweight10d columns; measured on that study's 2-core machine),
+# for comparison: (model, n_train) -> (nrmse, fit_s)
 PEERS_MD = {
     ("sklearn GP", 20): (0.119, 0.14), ("sklearn GP", 100): (9.87e-3, 0.63),
     ("SMT KRG", 20): (0.116, 1.91), ("SMT KRG", 100): (0.0116, 9.46),
@@ -507,12 +510,14 @@ def _write(rows, append):
         writer.writerows(rows)
     table = summarize(rows)
     notes = (
-        "The peer study's protocol (shared/design/peers.md, section 5): Latin hypercube training "
+        "The peer study's protocol (the project's measurement of gradient-enhanced GP libraries, "
+        "whose notes are not in the repository; protocol in benchmarks/wing_weight.py's docstring, "
+        "its numbers in PEERS_MD there): Latin hypercube training "
         "sets (seeds 0, 1, 2), 2,000 uniform test points (seed 12345), one thread. Median over the "
         "seeds; nrmse = value RMSE / std(y_test) (1.0 = predicting the mean); grad_rmse over all 10 "
         "components, in the problem's units (sweep per degree); grad_r2 pooled over the components; "
         "predict_s covers the values and all gradients of the 2,000 test points. peers_md_*: the "
-        "same model's value NRMSE and seed-0 fit time in peers.md (measured on that study's "
+        "same model's value NRMSE and seed-0 fit time in the peer study (measured on that study's "
         "machine), for comparison. Per-seed rows: wing_weight_runs.csv."
     )
     _report.write_results("wing_weight", "Wing weight (10-D), the peers' protocol", table, COLUMNS,

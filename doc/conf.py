@@ -2,12 +2,17 @@
 
 The build is offline: no intersphinx (references to scikit-learn, NumPy and
 PyTorch are plain text), and it passes with ``-W --keep-going``
-(``tests/test_docs.py`` builds it so).
+(``tests/test_docs.py`` builds it so). So is the site it writes: MathJax is
+served from its ``_static`` folder and no page loads a script, style sheet or
+image from another host (``tests/test_docs.py`` checks the HTML).
 """
 
+import importlib.util
 import os
 import re
+import shutil
 import warnings
+from pathlib import Path
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("MPLBACKEND", "Agg")
@@ -76,8 +81,50 @@ def _plain_external_roles(app, what, name, obj, options, lines):
         lines[i] = _SPHINX_ROLE.sub(_plain_role, line)
 
 
+# -- math: MathJax served with the site ----------------------------------------
+# The formulas (ours and those of scikit-learn's inherited docstrings, e.g. ``score``)
+# render offline: the MathJax 3.2.2 that the package sphinx-mathjax-offline ships is
+# copied into _static/mathjax: the TeX-to-HTML component, its fonts and what it loads
+# on demand (TeX extensions, the menu), 3 MB of the package's 24 MB.
+mathjax_path = "mathjax/tex-chtml.js"
+_MATHJAX_PARTS = ("tex-chtml.js", "output/chtml", "input/tex/extensions", "ui", "a11y", "adaptors")
+
+
+def _mathjax_source():
+    spec = importlib.util.find_spec("sphinx-mathjax-offline")
+    if spec is None:
+        raise RuntimeError("The offline documentation serves MathJax itself: "
+                           "pip install sphinx-mathjax-offline (it is in the [doc] extra).")
+    return Path(spec.submodule_search_locations[0]) / "static" / "mathjax"
+
+
+def _copy_mathjax(app, exception):
+    if exception is not None or app.builder.format != "html":
+        return
+    source, target = _mathjax_source(), Path(app.outdir) / "_static" / "mathjax"
+    for part in _MATHJAX_PARTS:
+        if (source / part).is_dir():
+            shutil.copytree(source / part, target / part, dirs_exist_ok=True)
+        else:
+            target.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source / part, target / part)
+
+
+# sphinx-gallery's execution-time pages load jQuery, DataTables and Bootstrap from
+# CDNs to make their table sortable: drop that raw-HTML block, keep the plain table.
+_GALLERY_CDN_BLOCK = re.compile(r"  \.\. raw:: html\n.*?(?=  \.\. list-table::)", re.S)
+
+
+def _drop_gallery_cdn_assets(app, docname, source):
+    if docname.endswith("sg_execution_times"):
+        source[0] = _GALLERY_CDN_BLOCK.sub("", source[0])
+
+
 def setup(app):
+    _mathjax_source()  # fail at once, not after the build, when MathJax is missing
     app.connect("autodoc-process-docstring", _plain_external_roles)
+    app.connect("source-read", _drop_gallery_cdn_assets)
+    app.connect("build-finished", _copy_mathjax)
 
 
 # -- sphinx-gallery ------------------------------------------------------------

@@ -1,12 +1,11 @@
-"""Shared fixtures: seeded generators and the path to the shared reference data."""
+"""Shared fixtures: seeded generators and the reference data in tests/data."""
 
-import os
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-SHARED = Path(__file__).resolve().parents[2] / "shared"
+DATA = Path(__file__).resolve().parent / "data"
 
 
 @pytest.fixture
@@ -14,21 +13,10 @@ def rng():
     return np.random.default_rng(0)
 
 
-def shared_reference(name):
-    """``../shared/reference/<name>``; skipped outside CI when absent, a failure under CI."""
-    path = SHARED / "reference" / name
-    if not path.is_dir():
-        message = f"reference data not found at {path} (needs ../shared beside the repo)"
-        if os.environ.get("CI"):
-            pytest.fail(message)  # CI always has ../shared: its absence is a real failure
-        pytest.skip(message)
-    return path
-
-
 @pytest.fixture(scope="session")
 def mcdonagh_reference():
-    """Folder of McDonagh and Chen's data (CI clones the repo with ../shared beside it)."""
-    return shared_reference("mcdonagh2021")
+    """McDonagh and Chen's data and curves (a subset, see tests/data/README.md)."""
+    return DATA / "mcdonagh2021"
 
 
 def augmented_lstsq(Z, Y, G, J, w, alpha, gamma, fit_intercept):
@@ -73,7 +61,7 @@ def hsic_reference():
     """OpenTURNS 1.27 HSIC results on Ishigami (n = 1000) and the data they were computed on."""
     import json
 
-    path = shared_reference("hsic")
+    path = DATA / "hsic"
     data = np.loadtxt(path / "ishigami_n1000_seed0.csv", delimiter=",", skiprows=1)
     results = json.loads((path / "hsic_reference_results.json").read_text())
     return {"X": data[:, :3], "y": data[:, 3], **results}

@@ -12,6 +12,9 @@ from sklearn.exceptions import ConvergenceWarning
 DOC = Path(__file__).resolve().parents[1] / "doc"
 GUIDE_PAGES = sorted((DOC / "user_guide").glob("*.rst"))
 CODE_BLOCK = re.compile(r"\.\. code-block:: python\n\n((?:    .*\n|\n)+)")
+# src/href of a tag that loads an asset (not a link to follow) pointing at another host
+EXTERNAL_ASSET = re.compile(r"<(?:script|link|img|iframe|source|embed|video|audio)\b[^>]*?"
+                            r"\s(?:src|href)=[\"']((?:https?:)?//[^\"']+)")
 
 # subpackages documented in doc/api.rst (each one's __all__ must be listed there)
 DOCUMENTED = [
@@ -60,5 +63,24 @@ def test_sphinx_build_has_no_warnings(tmp_path):
     status = build_main(["-W", "--keep-going", "-q", "-b", "html",
                          "-d", str(tmp_path / "doctrees"), str(DOC), str(tmp_path / "html")])
     assert status == 0
-    assert (tmp_path / "html" / "api.html").exists()
-    assert (tmp_path / "html" / "generated" / "sklearn_gi.linear_model.GIRidge.html").exists()
+    html = tmp_path / "html"
+    assert (html / "api.html").exists()
+    assert (html / "generated" / "sklearn_gi.linear_model.GIRidge.html").exists()
+    # offline site: no page loads a script, style sheet, image or frame from another host
+    pages = sorted(html.rglob("*.html"))
+    external = {(page.relative_to(html).as_posix(), url) for page in pages
+                for url in EXTERNAL_ASSET.findall(page.read_text(encoding="utf-8"))}
+    assert not external, sorted(external)[:10]
+    # the formulas (e.g. score's, inherited from scikit-learn) use the MathJax served with the site
+    ridge = (html / "generated" / "sklearn_gi.linear_model.GIRidge.html").read_text(encoding="utf-8")
+    assert 'src="../_static/mathjax/tex-chtml.js"' in ridge and "\\(" in ridge
+    assert (html / "_static" / "mathjax" / "tex-chtml.js").stat().st_size > 100_000
+    assert any((html / "_static" / "mathjax" / "output" / "chtml" / "fonts" / "woff-v2").glob("*.woff"))
+    assert "<table" in (html / "sg_execution_times.html").read_text(encoding="utf-8")
+
+
+def test_external_asset_pattern():
+    page = ('<script src="https://cdn.x/a.js"></script><link rel="stylesheet" href="//cdn.y/b.css">'
+            '<img alt="" src="http://z/c.png"/><a href="https://ok.org/">a link</a>'
+            '<script defer="defer" src="_static/local.js"></script>')
+    assert EXTERNAL_ASSET.findall(page) == ["https://cdn.x/a.js", "//cdn.y/b.css", "http://z/c.png"]

@@ -78,6 +78,26 @@ def test_without_gradients_equals_sklearn(kernel):
     np.testing.assert_allclose(std, std_sk, rtol=1e-3, atol=1e-6)
 
 
+def test_sample_y_does_not_warn_on_a_rounding_level_indefinite_covariance():
+    """Rosenbrock with X * 1000: the posterior covariance has eigenvalue -4e-5 (prior 3e10)."""
+    from sklearn.exceptions import ConvergenceWarning
+
+    X, y, G = make_problem("rosenbrock", n_samples=20, random_state=0)
+    X_test = make_problem("rosenbrock", n_samples=10, random_state=1)[0] * 1000
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        gp = GIGaussianProcessRegressor(random_state=0).fit(X * 1000, y, G / 1000)
+    mean, cov = gp.predict(X_test, return_cov=True)
+    assert np.linalg.eigvalsh(cov).min() < -1e-8  # numpy's check would warn here
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        samples = gp.sample_y(X_test, 5, random_state=0)
+    assert samples.shape == (10, 5)
+    # samples spread by the rounding-level covariance only: far below y's scale (560)
+    assert np.abs(samples - mean[:, None]).max() < 0.1
+    np.testing.assert_array_equal(samples, gp.sample_y(X_test, 5, random_state=0))
+
+
 def test_without_gradients_equals_sklearn_fixed_kernel_exactly():
     X, y, _ = _smooth(15)
     Y = np.c_[y, y ** 2]

@@ -617,3 +617,232 @@ def test_dask_ml_incremental_wrapper_runs_partial_fit_over_blocks(rng):
     wrapped.fit(da.from_array(X, chunks=50), da.from_array(y, chunks=50))
     ref = GIRidge(alpha=0.2).fit(X, y)
     np.testing.assert_allclose(wrapped.estimator_.coef_, ref.coef_, rtol=1e-10)
+
+
+# ---------------------------------------------------------------- polynomial Jacobians
+
+
+def _polynomial_case(rng, n=70, d=3, degree=3, k=2, nan_fraction=0.0, right="shared", left=True):
+    from sklearn_gi.preprocessing._jacobian_types import PolynomialJacobian
+
+    U = rng.normal(size=(n, d))
+    powers = PolynomialFeatures(degree).fit(U).powers_
+    scale_in = {"none": None, "shared": rng.uniform(0.5, 2.0, size=d),
+                "per_sample": rng.uniform(0.0, 2.0, size=(n, d))}[right]
+    scale_out = rng.uniform(0.5, 2.0, size=len(powers)) if left else None
+    J = PolynomialJacobian(U, powers, left=scale_out, right=scale_in)
+    G = rng.normal(size=(n, k, d))
+    G[rng.uniform(size=G.shape) < nan_fraction] = np.nan
+    return J, G
+
+
+@pytest.mark.parametrize("right", ["none", "shared", "per_sample"])
+@pytest.mark.parametrize("nan_fraction", [0.0, 0.3])
+@pytest.mark.parametrize("weights", [None, "per_output"])
+def test_polynomial_gradient_terms_equal_the_dense_rows(rng, monkeypatch, right, nan_fraction, weights):
+    J, G = _polynomial_case(rng, nan_fraction=nan_fraction, right=right)
+    w = rng.uniform(0.2, 2.0, size=G.shape[0])
+    lam = None if weights is None else rng.uniform(0.1, 3.0, size=G.shape[1:])
+    monkeypatch.setattr(_normal_equations, "_CHUNK_BYTES", 2048)  # several chunks
+    H, r = _normal_equations.gradient_terms(G, J, w, lam)
+    H_dense, r_dense = _normal_equations.gradient_terms(G, J.toarray(), w, lam)
+    assert H.shape == H_dense.shape
+    np.testing.assert_allclose(H, H_dense, rtol=1e-10, atol=1e-12 * np.abs(H_dense).max())
+    np.testing.assert_allclose(r, r_dense, rtol=1e-10, atol=1e-12 * np.abs(r_dense).max())
+
+
+def test_polynomial_jacobian_rows_are_read_in_bounded_chunks(rng, monkeypatch):
+    J, G = _polynomial_case(rng, n=500, d=4, degree=3, k=1)
+    q = J.derivative_basis()[0].shape[0]
+    calls = []
+    monomials = J.monomials
+    monkeypatch.setattr(J, "monomials", lambda a, b: calls.append(b - a) or monomials(a, b))
+    monkeypatch.setattr(J, "rows", lambda a, b: pytest.fail("dense rows were built"))
+    monkeypatch.setattr(_normal_equations, "_CHUNK_BYTES", 8 * (2 * q + 2 * 4) * 50)
+    _normal_equations.gradient_terms(G, J, np.ones(500))
+    assert sum(calls) == 500 and max(calls) <= 256  # _chunk_rows' floor of 256 rows
+    monkeypatch.setattr(_normal_equations, "_CHUNK_BYTES", 8 * (2 * q + 2 * 4) * 300)
+    calls.clear()
+    _normal_equations.gradient_terms(G, J, np.ones(500))
+    assert calls == [300, 200]
+
+
+# ---------------------------------------------------------------- memory guard
+
+
+def test_memory_guard_refuses_before_allocating(rng):
+    import tracemalloc
+
+    from sklearn_gi.utils import MemoryLimitError
+
+    X, y, G = _linear_data(rng, n=20, d=300)
+    tracemalloc.start()
+    with pytest.raises(MemoryLimitError, match=r"GIRidge needs about 2\.9 MB \(300 x 300 normal "
+                       r"equations, 0\.7 MB each: 2 held \(the Gram matrix and 1 gradient matrix\), "
+                       r"2 for the solve\), more than the memory limit of 1\.0 MB"):
+        GIRidge(memory_limit=1e6).fit(X, y, G)
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    assert peak < 8 * 300 * 300  # not even one (p, p) matrix
+    try:
+        GIRidge(memory_limit=1e6).fit(X, y, G)
+    except MemoryLimitError as exc:
+        # Gram + 1 gradient matrix held, 2 for the solve, (p, k) vectors
+        assert exc.needed == 8 * 300 * 300 * 4 + 8 * 300 * 3 and exc.limit == 10**6
+        assert "memory_limit=1.0 MB" in str(exc) and "Use fewer features" in str(exc)
+    assert not hasattr(GIRidge(), "coef_")
+    model = GIRidge(memory_limit=2.9e6).fit(X, y, G)  # just enough
+    assert model.coef_.shape == (300,)
+    GIRidge(memory_limit=None).fit(X, y, G)
+
+
+def test_memory_guard_counts_per_output_matrices_and_merges(rng):
+    from sklearn_gi.utils import MemoryLimitError
+
+    X, Y, G = _linear_data(rng, n=20, d=100, k=3)
+    G[0, 0, 0] = np.nan  # outputs no longer share H: 3 gradient matrices
+    with pytest.raises(MemoryLimitError) as info:
+        GIRidge(memory_limit=1e3).fit(X, Y, G)
+    assert info.value.needed == 8 * 100 * 100 * (1 + 3 + 2) + 8 * 100 * 3 * 3
+    model = GIRidge().partial_fit(X, Y, G)
+    model.set_params(memory_limit=8 * 100 * 100 * 9)  # a merge needs (1 + 3) x 2 + 2 = 10
+    with pytest.raises(MemoryLimitError, match="x2 for the merge"):
+        model.partial_fit(X, Y, G)
+
+
+def test_degree_5_features_of_20_inputs_are_refused_with_the_figure():
+    import tracemalloc
+
+    from sklearn.preprocessing import StandardScaler
+
+    from sklearn_gi.pipeline import make_gi_pipeline
+    from sklearn_gi.utils import MemoryLimitError
+
+    rng = np.random.default_rng(0)
+    X = 1.0 + 0.2 * rng.normal(size=(256, 20))
+    model = make_gi_pipeline(StandardScaler(), PolynomialFeatures(5), GIRidge())
+    tracemalloc.start()
+    with pytest.raises(MemoryLimitError, match=r"53130 x 53130 normal equations, 22\.6 GB each.*"
+                       r"plus 108\.8 MB for the features\)") as info:
+        model.fit(X, X.sum(axis=1), np.ones((256, 20)))
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    assert peak < 256 * 53130 * 8 / 2  # refused before the pipeline built the (256, 53130) features
+    assert info.value.needed > 4 * 22.58e9 and info.value.limit <= 8 * 2**30
+
+
+# ---------------------------------------------------------------- partial weights
+
+
+def _noisy_polynomial_data(rng, n=150, d=3):
+    X = rng.normal(size=(n, d)) * [1.0, 10.0, 0.1]
+    y = np.sin(X[:, 0]) + X[:, 1] * X[:, 2] + 0.1 * rng.normal(size=n)
+    G = np.c_[np.cos(X[:, 0]), X[:, 2], X[:, 1]] + rng.normal(size=(n, d)) * [0.3, 0.03, 3.0]
+    return X, y, G
+
+
+def test_rms_weights_follow_their_definition(rng):
+    X, y, G = _noisy_polynomial_data(rng)
+    sw = rng.uniform(0.5, 2.0, size=len(X))
+    G[:5, 1] = np.nan
+    model = GIRidge(partial_weights="rms").fit(X, y, G, sample_weight=sw)
+    yc = y - np.average(y, weights=sw)
+    known = ~np.isnan(G)
+    expected = np.average(yc**2, weights=sw) / np.array(
+        [np.average(G[known[:, m], m] ** 2, weights=sw[known[:, m]]) for m in range(3)])
+    np.testing.assert_allclose(model.partial_weights_, expected[None], rtol=1e-12)
+    no_intercept = GIRidge(partial_weights="rms", fit_intercept=False).fit(X, y, G, sample_weight=sw)
+    np.testing.assert_allclose(no_intercept.partial_weights_[0, 0],
+                               np.average(y**2, weights=sw) / np.average(G[:, 0] ** 2, weights=sw),
+                               rtol=1e-12)
+    assert GIRidge().fit(X, y, G).partial_weights_ is None
+
+
+@pytest.mark.parametrize("Est", [GIRidge, GILinearRegression])
+def test_rms_equals_the_explicit_array_and_zeros_equal_values_only(rng, Est):
+    X, y, G = _noisy_polynomial_data(rng)
+    rms = Est(partial_weights="rms").fit(X, y, G)
+    explicit = Est(partial_weights=rms.partial_weights_[0]).fit(X, y, G)
+    np.testing.assert_allclose(explicit.coef_, rms.coef_, rtol=1e-12)
+    zeros = Est(partial_weights=np.zeros(3)).fit(X, y, G)
+    values_only = Est().fit(X, y)
+    np.testing.assert_allclose(zeros.coef_, values_only.coef_, rtol=1e-10, atol=1e-12)
+    assert not np.allclose(rms.coef_, Est().fit(X, y, G).coef_, rtol=1e-3)
+
+
+def test_rms_makes_the_unpenalised_fit_invariant_to_input_units(rng):
+    X, y, G = _noisy_polynomial_data(rng)
+    c = np.array([1.0, 1e3, 1e-2])
+    for weights, invariant in (("rms", True), (None, False)):
+        model = GILinearRegression(partial_weights=weights)
+        a = model.fit(X, y, G).predict(X)
+        b = clone(model).fit(X * c, y, G / c).predict(X * c)
+        assert np.allclose(a, b, rtol=1e-9, atol=1e-9) == invariant
+
+
+def test_all_zero_and_all_unknown_partials_take_the_largest_weight(rng):
+    X, y, G = _noisy_polynomial_data(rng)
+    G[:, 0] = 0.0
+    G[:, 2] = np.nan
+    model = GIRidge(partial_weights="rms").fit(X, y, G)
+    lam = model.partial_weights_[0]
+    assert np.all(np.isfinite(model.coef_))
+    np.testing.assert_allclose(lam, [lam[1], np.var(y) / np.mean(G[:, 1] ** 2), lam[1]], rtol=1e-12)
+    G[:] = 0.0  # no partial has a scale: weight 1, as without partial_weights
+    np.testing.assert_allclose(GIRidge(partial_weights="rms").fit(X, y, G).coef_,
+                               GIRidge().fit(X, y, G).coef_, rtol=1e-12)
+    constant = GIRidge(partial_weights="rms").fit(X, np.full(len(X), 2.0), np.ones_like(G))
+    np.testing.assert_allclose(constant.partial_weights_, 1.0)  # 1 / E[g^2] with E[g^2] = 1
+
+
+@pytest.mark.parametrize(
+    "weights, match",
+    [(np.ones(2), r"partial_weights has shape \(2,\), expected \(n_inputs,\) = \(3,\)"),
+     (np.array([1.0, -1.0, 1.0]), "finite and non-negative"),
+     (np.array([1.0, np.nan, 1.0]), "finite and non-negative"),
+     (np.array(["a", "b", "c"]), "array of non-negative numbers"),
+     ("mean", "'partial_weights' parameter of GIRidge must be")],
+)
+def test_bad_partial_weights_are_clear_errors(rng, weights, match):
+    X, y, G = _noisy_polynomial_data(rng)
+    with pytest.raises(ValueError, match=match):
+        GIRidge(partial_weights=weights).fit(X, y, G)
+
+
+def test_partial_fit_keeps_the_weights_of_its_first_batch(rng):
+    X, y, G = _noisy_polynomial_data(rng)
+    model = GIRidge(partial_weights="rms").partial_fit(X[:60], y[:60], G[:60])
+    first = model.partial_weights_.copy()
+    model.partial_fit(X[60:], y[60:], G[60:])
+    np.testing.assert_array_equal(model.partial_weights_, first)
+    one_fit = GIRidge(partial_weights=first[0]).fit(X, y, G)
+    np.testing.assert_allclose(model.coef_, one_fit.coef_, rtol=1e-10)
+    parts = [GIRidge(partial_weights="rms").sufficient_statistics(X[i::2], y[i::2], G[i::2])
+             for i in range(2)]
+    with pytest.raises(ValueError, match="different partial weights.*pass them as an array"):
+        parts[0] + parts[1]
+
+
+# ---------------------------------------------------------------- bad input stays clean
+
+
+@pytest.mark.parametrize("Est", [GIRidge, GILinearRegression])
+def test_infinite_values_or_partials_name_the_argument(rng, Est):
+    X, y, G = _linear_data(rng)
+    y_bad, G_bad = y.copy(), G.copy()
+    y_bad[2], G_bad[3, 1] = np.inf, -np.inf
+    with pytest.raises(ValueError, match="Input y contains infinity"):
+        Est(partial_weights="rms").fit(X, y_bad, G)
+    with pytest.raises(ValueError, match="dYdX.*infinity"):
+        Est(partial_weights="rms").fit(X, y, G_bad)
+
+
+def test_all_zero_partials_and_constant_columns_fit_cleanly(rng):
+    X, y, G = _linear_data(rng)
+    X[:, 2] = 3.0  # a constant column
+    for weights in (None, "rms"):
+        model = GIRidge(alpha=1e-3, partial_weights=weights).fit(X, y, np.zeros_like(G))
+        assert np.all(np.isfinite(model.coef_)) and np.all(np.isfinite(model.predict(X)))
+    # zero partials are data: with a huge gradient weight the slope is pinned at 0
+    flat = GIRidge(alpha=1e-3, gradient_weight=1e8).fit(X, y, np.zeros_like(G))
+    np.testing.assert_allclose(flat.coef_, 0.0, atol=1e-6)

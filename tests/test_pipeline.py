@@ -271,3 +271,123 @@ def test_random_features_never_hold_the_per_sample_jacobians():
     jacobian_bytes = n * p * d * 8  # 77 MB
     # Z (n, p) is 9.6 MB, model gradients and chunks a few MB more
     assert peak < jacobian_bytes / 3, peak / 2**20
+
+
+# ---------------------------------------------------------------- polynomial features at scale
+
+
+def _smooth_data(n, d, seed=0):
+    rng = np.random.default_rng(seed)
+    X = 1.0 + 0.3 * rng.normal(size=(n, d)) * np.linspace(1.0, 100.0, d)
+    y = np.sin(X / np.linspace(1.0, 100.0, d)).sum(axis=1) + 0.05 * rng.normal(size=n)
+    G = np.cos(X / np.linspace(1.0, 100.0, d)) / np.linspace(1.0, 100.0, d)
+    return X, y, G + 0.05 * rng.normal(size=G.shape) / np.linspace(1.0, 100.0, d)
+
+
+@pytest.mark.parametrize("scaler_after", [False, True])
+@pytest.mark.parametrize("weights", [None, "rms"])
+def test_polynomial_features_fit_lazily_and_equal_the_dense_jacobian(monkeypatch, scaler_after, weights):
+    X, y, G = _smooth_data(120, 3)
+    G[np.random.default_rng(1).uniform(size=G.shape) < 0.2] = np.nan
+    steps = [StandardScaler(), PolynomialFeatures(3)] + ([StandardScaler()] if scaler_after else [])
+    model = make_gi_pipeline(*steps, GIRidge(alpha=1e-4, partial_weights=weights))
+    with monkeypatch.context() as patch:
+        patch.setattr(_LazyBase, "toarray", lambda self: pytest.fail("the Jacobian was materialised"))
+        model.fit(X, y, G)
+        gradient = model.predict_gradient(X[:9])
+    assert model.gradient_mode_ == "jacobian"
+    head = model[:-1]
+    Z = head.transform(X)
+    J = transform_jacobian(model[1], model[0].transform(X)) / model[0].scale_
+    if scaler_after:
+        J = J / model[2].scale_[:, None]
+    lam = None if weights is None else model[-1].partial_weights_[0]
+    ref = GIRidge(alpha=1e-4, partial_weights=lam).fit(Z, y, G, dZdX=J)
+    np.testing.assert_allclose(model[-1].coef_, ref.coef_, rtol=1e-10, atol=1e-10 * np.abs(ref.coef_).max())
+    np.testing.assert_allclose(gradient, ref.coef_ @ J[:9], rtol=1e-10, atol=1e-12)
+
+
+def test_polynomial_features_never_hold_the_per_sample_jacobians():
+    import tracemalloc
+
+    n, d = 4000, 6
+    X, y, G = _smooth_data(n, d)
+    model = make_gi_pipeline(StandardScaler(), PolynomialFeatures(4), GIRidge(alpha=1e-3))
+    tracemalloc.start()
+    model.fit(X, y, G)
+    model.predict_gradient(X)
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    p = model[-1].n_features_in_  # 210
+    jacobian_bytes = n * p * d * 8  # 40 MB
+    # Z (n, p) is 6.7 MB, (p, p) matrices 0.35 MB, chunks a few MB
+    assert peak < jacobian_bytes / 2.5, peak / 2**20
+
+
+# ---------------------------------------------------------------- partial weights
+
+
+def test_partial_weights_are_per_input_of_the_pipeline():
+    X, y, G = _smooth_data(200, 3)
+    c = np.array([1.0, 1e3, 1e-2])
+
+    def fit(X, G, weights, mode="auto"):
+        return make_gi_pipeline(StandardScaler(), PolynomialFeatures(3),
+                                GIRidge(alpha=1e-3, partial_weights=weights),
+                                gradient_mode=mode).fit(X, y, G)
+
+    rms = fit(X, G, "rms")
+    np.testing.assert_allclose(
+        rms[-1].partial_weights_[0], np.var(y) / np.mean(G**2, axis=0), rtol=1e-12)  # raw inputs
+    np.testing.assert_allclose(fit(X, G, rms[-1].partial_weights_[0]).predict(X), rms.predict(X),
+                               rtol=1e-12)
+    # the scaler removes the units from the values, "rms" from the partials
+    np.testing.assert_allclose(fit(X * c, G / c, "rms").predict(X * c), rms.predict(X), rtol=1e-9)
+    plain = fit(X, G, None).predict(X)
+    assert np.abs(fit(X * c, G / c, None).predict(X * c) - plain).max() > 1e-3
+    values_only = make_gi_pipeline(StandardScaler(), PolynomialFeatures(3), GIRidge(alpha=1e-3)).fit(X, y)
+    np.testing.assert_allclose(fit(X, G, np.zeros(3)).predict(X), values_only.predict(X), rtol=1e-10)
+
+
+def test_partial_weights_through_a_square_jacobian_use_the_inputs():
+    X, y, G = _smooth_data(60, 2)
+    weights = np.array([1.0, 50.0])
+    model = make_gi_pipeline(StandardScaler(), GIRidge(alpha=1e-2, partial_weights=weights)).fit(X, y, G)
+    assert model.gradient_mode_ == "jacobian"  # not pulled back to per-feature gradients
+    scale = model[0].scale_
+    # raw-input loss: sum_m w_m (df/dx_m - g_m)^2 with df/dx = coef / scale
+    ref = GIRidge(alpha=1e-2, partial_weights=weights).fit(model[0].transform(X), y, G,
+                                                           dZdX=np.diag(1 / scale))
+    np.testing.assert_allclose(model[-1].coef_, ref.coef_, rtol=1e-12)
+    with pytest.raises(ValueError, match="partial_weights weight the pipeline's inputs"):
+        make_gi_pipeline(StandardScaler(), GIRidge(partial_weights="rms"),
+                         gradient_mode="pullback").fit(X, y, G)
+
+
+# ---------------------------------------------------------------- bad input
+
+
+def test_bad_values_and_partials_are_clean_errors_or_clean_fits():
+    X, y, G = _smooth_data(50, 3)
+    model = make_gi_pipeline(StandardScaler(), PolynomialFeatures(2), GIRidge(partial_weights="rms"))
+    for bad, where, match in ((np.inf, "y", "y contains infinity"), (np.nan, "y", "y contains NaN"),
+                              (np.inf, "G", "dYdX contains infinity")):
+        y_bad, G_bad = y.copy(), G.copy()
+        if where == "y":
+            y_bad[4] = bad
+        else:
+            G_bad[4, 1] = bad
+        with pytest.raises(ValueError, match=match):
+            model.fit(X, y_bad, G_bad)
+    G_nan = G.copy()
+    G_nan[:, 1] = np.nan  # unknown partials: left out
+    assert np.all(np.isfinite(model.fit(X, y, G_nan).predict(X)))
+    X_const = X.copy()
+    X_const[:, 2] = 7.0  # constant column: the scaler keeps scale 1, no division by zero
+    for G_case in (G, np.zeros_like(G)):
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", RuntimeWarning)
+            fitted = model.fit(X_const, y, G_case)
+            assert np.all(np.isfinite(fitted.predict(X_const)))
+            assert np.all(np.isfinite(fitted.predict_gradient(X_const)))
+            assert np.all(np.isfinite(fitted[-1].partial_weights_))

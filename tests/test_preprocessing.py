@@ -238,3 +238,32 @@ def test_unsupported_nystroem_kernels_name_the_supported_ones(rng):
         with pytest.raises(TypeError, match="supported kernels"):
             transform_jacobian(nys.fit(np.abs(X)), np.abs(X))
     assert "RBFSampler" in supported_transformers() and "Nystroem" in supported_transformers()
+
+
+def test_polynomial_jacobian_stays_structured_through_scalers(rng):
+    X = rng.normal(size=(40, 3)) * SCALES
+    before = MinMaxScaler(clip=True).fit(X[:20])  # per-sample diagonal (clipped rows) before
+    Xs = before.transform(X)
+    poly = PolynomialFeatures(3).fit(Xs)
+    Z = poly.transform(Xs)
+    after = StandardScaler().fit(Z[:, 1:])
+    J_poly = jacobian_of(poly, Xs)
+    assert J_poly.kind == "polynomial" and J_poly.values is None
+    assert J_poly.derivative_basis()[0].shape == (10, 3)  # the monomials of degree <= 2
+    J_before = jacobian_of(before, X)
+    assert J_before.kind == "diagonal" and J_before.values.ndim == 2
+    composed = J_before.then(J_poly)
+    assert composed.kind == "polynomial" and composed.right.shape == (40, 3)
+    np.testing.assert_allclose(composed.toarray(), J_poly.toarray() * J_before.values[:, None, :],
+                               rtol=1e-12)
+    scale = 1.0 / np.r_[1.0, after.scale_]
+    outer = composed.then(Jacobian("diagonal", scale))
+    assert outer.kind == "polynomial"
+    np.testing.assert_allclose(outer.toarray(), composed.toarray() * scale[:, None], rtol=1e-12)
+    # a dense row is a gather from the derivative basis, equal to finite differences
+    eps = 1e-6
+    for m in range(3):
+        step = np.zeros(3)
+        step[m] = eps
+        fd = (poly.transform(Xs + step) - poly.transform(Xs - step)) / (2 * eps)
+        np.testing.assert_allclose(J_poly.toarray()[:, :, m], fd, rtol=1e-6, atol=1e-6)

@@ -15,6 +15,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.optimize import _check_optimize_result
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from ..utils._threads import joint_fit_work, joint_predict_work, limit_blas_threads
 from ..utils._validation import (
     check_feature_jacobian,
     check_finite_output,
@@ -225,6 +226,13 @@ class GIGaussianProcessRegressor(MultiOutputMixin, RegressorMixin, BaseEstimator
         Store a copy of the training inputs rather than a reference.
     random_state : int, RandomState instance or None, default=None
         Seeds the optimizer restarts.
+    n_threads : int or None, default=None
+        BLAS threads used while fitting and predicting. None: one thread while
+        the joint system has fewer than about 2,000 rows, where more threads
+        are slower even on idle cores and many times slower on busy ones (see
+        :ref:`threads`), else the BLAS library's setting. The fitted model
+        does not depend on the environment's thread count while one thread is
+        used; with several, rounding differs and can move the optimum found.
 
     Attributes
     ----------
@@ -301,6 +309,7 @@ class GIGaussianProcessRegressor(MultiOutputMixin, RegressorMixin, BaseEstimator
         "normalize_y": ["boolean"],
         "copy_X_train": ["boolean"],
         "random_state": ["random_state"],
+        "n_threads": [None, Interval(Integral, 1, None, closed="left")],
     }
 
     def __init__(
@@ -314,6 +323,7 @@ class GIGaussianProcessRegressor(MultiOutputMixin, RegressorMixin, BaseEstimator
         normalize_y=True,
         copy_X_train=True,
         random_state=None,
+        n_threads=None,
     ):
         self.kernel = kernel
         self.alpha = alpha
@@ -323,9 +333,11 @@ class GIGaussianProcessRegressor(MultiOutputMixin, RegressorMixin, BaseEstimator
         self.normalize_y = normalize_y
         self.copy_X_train = copy_X_train
         self.random_state = random_state
+        self.n_threads = n_threads
 
     # ------------------------------------------------------------------ fit
     @_fit_context(prefer_skip_nested_validation=True)
+    @limit_blas_threads(joint_fit_work)
     def fit(self, X, y, dYdX=None, *, dZdX=None):
         """Fit the Gaussian process to values and (optionally) input-gradients.
 
@@ -697,6 +709,7 @@ class GIGaussianProcessRegressor(MultiOutputMixin, RegressorMixin, BaseEstimator
             out[:, group.outputs] = np.einsum("ij,ij->j", V, V)[:, None]
         return out
 
+    @limit_blas_threads(joint_predict_work)
     def predict(self, X, return_std=False, return_cov=False):
         """Predict values, optionally with the posterior standard deviation or covariance.
 
@@ -747,6 +760,7 @@ class GIGaussianProcessRegressor(MultiOutputMixin, RegressorMixin, BaseEstimator
         var = self._clip_variance(var) * self._y_train_std**2
         return y_mean, self._squeeze(np.sqrt(var))
 
+    @limit_blas_threads(joint_predict_work)
     def predict_gradient(self, X, dZdX=None, return_std=False):
         """Posterior mean of the input-gradient, optionally with its standard deviation.
 
@@ -796,6 +810,7 @@ class GIGaussianProcessRegressor(MultiOutputMixin, RegressorMixin, BaseEstimator
         var = self._clip_variance(var) * scale**2
         return gradient, self._squeeze_gradient(np.sqrt(var))
 
+    @limit_blas_threads(joint_predict_work)
     def sample_y(self, X, n_samples=1, random_state=0):
         """Draw samples of the posterior process (values) at ``X``.
 
@@ -812,10 +827,18 @@ class GIGaussianProcessRegressor(MultiOutputMixin, RegressorMixin, BaseEstimator
         """
         rng = check_random_state(random_state)
         y_mean, y_cov = self.predict(X, return_cov=True)
+        # numpy's sampler (an SVD, as scikit-learn's sample_y uses) without its check, which
+        # warns "not symmetric positive-semidefinite" when the posterior covariance (PSD in
+        # exact arithmetic, computed as prior - V^T V) has negative eigenvalues at the
+        # rounding level of the prior variance (Rosenbrock, n=20, X * 1000: -4e-5 against a
+        # prior variance of 3e10; the check's tolerance is an absolute 1e-8). The SVD
+        # samples such a direction with |eigenvalue|: within that rounding of clipping it
+        # at 0. The draws are scikit-learn's for the same random_state.
         if y_mean.ndim == 1:
-            return rng.multivariate_normal(y_mean, y_cov, n_samples).T
+            return rng.multivariate_normal(y_mean, y_cov, n_samples, check_valid="ignore").T
         return np.hstack([
-            rng.multivariate_normal(y_mean[:, j], y_cov[..., j], n_samples).T[:, None]
+            rng.multivariate_normal(y_mean[:, j], y_cov[..., j], n_samples,
+                                    check_valid="ignore").T[:, None]
             for j in range(y_mean.shape[1])
         ])
 

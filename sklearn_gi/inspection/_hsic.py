@@ -13,6 +13,7 @@ import numpy as np
 from scipy import optimize, stats
 from sklearn.utils import Bunch, check_random_state
 
+from ..utils._threads import limit_function_blas_threads
 from ..utils._validation import _as_float_array
 
 __all__ = ["hsic_indices"]
@@ -331,6 +332,13 @@ def _conditional_counts(K, L_goal, sl_goal, goal_rows, perms, statistic):
 # Public function
 
 
+def _hsic_work(X, y, *, pvalue=None, n_permutations=1000, **kwargs):
+    # the n x n Gram products per input, times the permutations when they are drawn
+    n, d = np.shape(X)[0], np.shape(X)[1] if np.ndim(X) > 1 else 1
+    return n**2 * (d + 1) * (n_permutations if pvalue == "permutation" else 1)
+
+
+@limit_function_blas_threads(_hsic_work)
 def hsic_indices(
     X,
     y,
@@ -344,6 +352,7 @@ def hsic_indices(
     pvalue=None,
     n_permutations=1000,
     random_state=None,
+    n_threads=None,
 ):
     """HSIC sensitivity indices of each column of ``X`` for the output ``y``.
 
@@ -429,6 +438,10 @@ def hsic_indices(
         Draws the permutations: a ``numpy.random.Generator`` is used as is (one
         ``permutation(n_samples)`` per replicate, in order), anything else goes
         through ``sklearn.utils.check_random_state``.
+    n_threads : int or None, default=None
+        BLAS threads used. None: one thread for small problems (below about
+        3e9 floating-point operations), where more are slower (see
+        :ref:`threads`), else the BLAS library's setting.
 
     Returns
     -------

@@ -6,6 +6,7 @@ from collections.abc import Mapping
 import numpy as np
 from sklearn.utils import check_random_state
 
+from ..utils._threads import limit_function_blas_threads
 from ._hsic import (_centred, _dirac_gram, _draw_permutations, _gamma_pvalue, _gaussian_gram,
                     _goal_threshold, _hsic, _Summary, _target_counts, hsic_indices)
 
@@ -71,6 +72,16 @@ def _to_unit(values, kind, rng, jitter=True):
     return (x - lo) / (hi - lo)
 
 
+def _importance_work(search_or_cv_results, *, pvalue="permutation", n_permutations=1000,
+                     **kwargs):
+    # the Gram products of each hyperparameter over the configurations, times the permutations
+    results = getattr(search_or_cv_results, "cv_results_", search_or_cv_results)
+    n = len(results["params"])
+    params = sum(key.startswith("param_") for key in results)
+    return n**2 * (params + 1) * (n_permutations if pvalue == "permutation" else 1)
+
+
+@limit_function_blas_threads(_importance_work)
 def hsic_importance(
     search_or_cv_results,
     *,
@@ -86,6 +97,7 @@ def hsic_importance(
     interactions=False,
     groups=None,
     random_state=None,
+    n_threads=None,
 ):
     """Goal-oriented HSIC importance of each hyperparameter of a search.
 
@@ -161,6 +173,10 @@ def hsic_importance(
         ``pvalue="permutation"``.
     random_state : int, RandomState or None, default=None
         Jitter of integer and categorical values, and the permutations.
+    n_threads : int or None, default=None
+        BLAS threads used. None: one thread for small problems (below about
+        3e9 floating-point operations), where more are slower (see
+        :ref:`threads`), else the BLAS library's setting.
 
     Returns
     -------

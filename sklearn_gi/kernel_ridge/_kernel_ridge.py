@@ -11,6 +11,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from ..gaussian_process._derivative_kernels import SUPPORTED_KERNELS, compile_kernel, polynomial_kernel
 from ..gaussian_process._joint import JointObservations
 from ..linear_model._normal_equations import solve_normal_equations
+from ..utils._threads import joint_fit_work, joint_predict_work, limit_blas_threads
 from ..utils._validation import (
     check_feature_jacobian,
     check_finite_output,
@@ -72,6 +73,10 @@ class GIKernelRidge(MultiOutputMixin, RegressorMixin, BaseEstimator):
     gradient_weight : float, default=1.0
         Weight :math:`\\gamma` of the squared gradient error; ``0`` ignores
         the gradients.
+    n_threads : int or None, default=None
+        BLAS threads used while fitting and predicting. None: one thread while
+        the joint system has fewer than about 2,000 rows (more are slower
+        there, see :ref:`threads`), else the BLAS library's setting.
 
     Attributes
     ----------
@@ -125,10 +130,11 @@ class GIKernelRidge(MultiOutputMixin, RegressorMixin, BaseEstimator):
         "coef0": [Interval(Real, None, None, closed="neither")],
         "kernel_params": [dict, None],
         "gradient_weight": [Interval(Real, 0, None, closed="left")],
+        "n_threads": [None, Interval(Integral, 1, None, closed="left")],
     }
 
     def __init__(self, alpha=1.0, *, kernel="rbf", gamma=None, degree=3, coef0=1,
-                 kernel_params=None, gradient_weight=1.0):
+                 kernel_params=None, gradient_weight=1.0, n_threads=None):
         self.alpha = alpha
         self.kernel = kernel
         self.gamma = gamma
@@ -136,6 +142,7 @@ class GIKernelRidge(MultiOutputMixin, RegressorMixin, BaseEstimator):
         self.coef0 = coef0
         self.kernel_params = kernel_params
         self.gradient_weight = gradient_weight
+        self.n_threads = n_threads
 
     def _compiled_kernel(self, n_features):
         if isinstance(self.kernel, Kernel):
@@ -159,6 +166,7 @@ class GIKernelRidge(MultiOutputMixin, RegressorMixin, BaseEstimator):
         return polynomial_kernel(gamma, float(params["coef0"]), int(params["degree"]))
 
     @_fit_context(prefer_skip_nested_validation=True)
+    @limit_blas_threads(joint_fit_work)
     def fit(self, X, y, dYdX=None, *, dZdX=None, sample_weight=None):
         """Fit the model to values and (optionally) input-gradients.
 
@@ -241,6 +249,7 @@ class GIKernelRidge(MultiOutputMixin, RegressorMixin, BaseEstimator):
         check_is_fitted(self, "dual_coef_")
         return validate_data(self, X, reset=False, dtype=np.float64)
 
+    @limit_blas_threads(joint_predict_work)
     def predict(self, X):
         """Predict values.
 
@@ -258,6 +267,7 @@ class GIKernelRidge(MultiOutputMixin, RegressorMixin, BaseEstimator):
         values = check_finite_output(values, method="predict", estimator=self)
         return values[:, 0] if self._y_ndim == 1 else values
 
+    @limit_blas_threads(joint_predict_work)
     def predict_gradient(self, X, dZdX=None):
         """Predict input-gradients.
 

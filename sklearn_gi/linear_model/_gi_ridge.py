@@ -1,30 +1,51 @@
 """Ridge regression on values and input-gradients, solved in closed form."""
 
+from numbers import Real
+
 import numpy as np
 from sklearn.base import _fit_context, clone
+from sklearn.utils._param_validation import Interval, StrOptions
 
+from ..utils._threads import limit_blas_threads, linear_fit_work
 from ..utils._validation import no_half_fitted_model
 from ._base import _BaseGILinear, _GILinearProblem, _nonneg
-from ._normal_equations import solve_normal_equations
+from ._normal_equations import add_outer, add_scaled, solve_normal_equations
 from ._statistics import GIRidgeStatistics
 
 
-def _solve_gi_ridge(problem, alpha, gradient_weight):
-    """Solve the GI ridge normal equations for every output; return (coef, solver)."""
+def _solve_gi_ridge(problem, alpha, gradient_weight, rank_one=None):
+    """Solve the GI ridge normal equations for every output; return (coef, solver).
+
+    The system matrix ``gram + rank_one + alpha I + gamma H_j`` is built once per
+    output in a fresh array that is factorised in place: the solve adds one
+    ``(p, p)`` matrix to the held terms (two on the ``lstsq`` fallback).
+    ``rank_one = (w, mean)`` adds ``w * outer(mean, mean)`` (uncentred moments).
+    """
     p, k = problem.cross.shape
-    A = problem.gram + alpha * np.eye(p)
     B = problem.cross.copy()  # (p, k)
-    if problem.H is None or gradient_weight == 0:
-        coef, solver = solve_normal_equations(A, B)
-        return coef.T, solver
-    B += gradient_weight * problem.r.T
-    if problem.H.shape[0] == 1:
-        coef, solver = solve_normal_equations(A + gradient_weight * problem.H[0], B)
+    use_gradients = problem.H is not None and gradient_weight != 0
+    if use_gradients:
+        B += gradient_weight * problem.r.T
+
+    def system(H):
+        def build():
+            A = problem.gram.copy()
+            if rank_one is not None:
+                add_outer(A, rank_one[1], rank_one[0])
+            A.flat[:: p + 1] += alpha
+            if H is not None:
+                add_scaled(A, H, gradient_weight)
+            return A
+        return build
+
+    if not use_gradients or problem.H.shape[0] == 1:
+        build = system(problem.H[0] if use_gradients else None)
+        coef, solver = solve_normal_equations(None, B, rebuild=build)
         return coef.T, solver
     coef = np.empty((k, p))
     solvers = set()
     for j in range(k):
-        coef[j], solver = solve_normal_equations(A + gradient_weight * problem.H[j], B[:, j])
+        coef[j], solver = solve_normal_equations(None, B[:, j], rebuild=system(problem.H[j]))
         solvers.add(solver)
     return coef, "lstsq" if "lstsq" in solvers else "cholesky"
 
@@ -38,9 +59,12 @@ class _BaseGIRidge(_BaseGILinear):
     _parameter_constraints: dict = {
         **_BaseGILinear._parameter_constraints,
         "gradient_weight": [_nonneg],
+        "partial_weights": [None, StrOptions({"rms"}), "array-like"],
+        "memory_limit": [None, StrOptions({"auto"}), Interval(Real, 0, None, closed="neither")],
     }
 
     @_fit_context(prefer_skip_nested_validation=True)
+    @limit_blas_threads(linear_fit_work)
     def fit(self, X, y, dYdX=None, *, dZdX=None, sample_weight=None):
         """Fit the model to values and (optionally) input-gradients.
 
@@ -63,8 +87,9 @@ class _BaseGIRidge(_BaseGILinear):
             Jacobian of the columns of ``X`` with respect to the raw inputs the
             gradients refer to. The 2-D form is shared by all samples. A lazy
             Jacobian (what :class:`~sklearn_gi.pipeline.GIPipeline` passes for
-            kernel feature maps such as RBFSampler and Nystroem; the protocol
-            is :func:`sklearn_gi.utils._validation.is_lazy_jacobian`) is read
+            PolynomialFeatures and kernel feature maps such as RBFSampler and
+            Nystroem; the protocol is
+            :func:`sklearn_gi.utils._validation.is_lazy_jacobian`) is read
             chunk by chunk and never materialised.
         sample_weight : array-like of shape (n_samples,), default=None
             Per-sample weights, applied to both the value and gradient terms.
@@ -81,6 +106,7 @@ class _BaseGIRidge(_BaseGILinear):
         return self
 
     @_fit_context(prefer_skip_nested_validation=True)
+    @limit_blas_threads(linear_fit_work)
     def partial_fit(self, X, y, dYdX=None, *, dZdX=None, sample_weight=None):
         """Add a batch of data to the fit; the coefficients are usable after every call.
 
@@ -126,7 +152,11 @@ class _BaseGIRidge(_BaseGILinear):
         (array([ 1., -2.]), 0.5)
         """
         previous = getattr(self, "_statistics", None)
-        batch = self._statistics_of(X, y, dYdX, dZdX, sample_weight, reset=previous is None)
+        # "rms" weights are fixed by the first batch with gradients: the held terms bake them in
+        fixed = None if previous is None else previous.partial_weights
+        batch = self._statistics_of(X, y, dYdX, dZdX, sample_weight, reset=previous is None,
+                                    fixed_partial_weights=fixed,
+                                    extra_copies=0 if previous is None else 1)
         try:
             merged = batch if previous is None else previous.merge(batch)
         except ValueError as exc:
@@ -197,18 +227,25 @@ class _BaseGIRidge(_BaseGILinear):
         self._solve_statistics(statistics)
         return self
 
-    def _statistics_of(self, X, y, dYdX, dZdX, sample_weight, *, reset):
-        p = self._prepare(X, y, dYdX, dZdX, sample_weight, reset=reset, center=True)
+    def _statistics_of(self, X, y, dYdX, dZdX, sample_weight, *, reset, fixed_partial_weights=None,
+                       extra_copies=0):
+        p = self._prepare(X, y, dYdX, dZdX, sample_weight, reset=reset, center=True,
+                          fixed_partial_weights=fixed_partial_weights, extra_copies=extra_copies)
         return GIRidgeStatistics(p.sum_weight, p.X_offset, p.y_offset, p.gram, p.cross, p.H, p.r,
-                                 y_ndim=p.y_ndim, dtype=p.dtype)
+                                 y_ndim=p.y_ndim, dtype=p.dtype, partial_weights=p.partial_weights)
 
     def _solve_statistics(self, statistics):
-        gram, cross, X_offset, y_offset = statistics.normal_equations(self.fit_intercept)
+        # uncentred moments for a fit without intercept: a rank-one update of the
+        # system matrix, not another (p, p) copy of the Gram matrix
+        gram, cross, X_offset, y_offset, rank_one = statistics.normal_equation_terms(
+            self.fit_intercept)
         problem = _GILinearProblem(gram, cross, X_offset, y_offset, statistics.H, statistics.r,
                                    statistics.y_ndim, statistics.dtype)
-        coef, self.solver_ = _solve_gi_ridge(problem, self._penalty(), self.gradient_weight)
+        coef, self.solver_ = _solve_gi_ridge(problem, self._penalty(), self.gradient_weight,
+                                             rank_one)
         self._set_coef(coef, problem)
         self._statistics = statistics
+        self.partial_weights_ = statistics.partial_weights
 
 
 class GIRidge(_BaseGIRidge):
@@ -242,6 +279,33 @@ class GIRidge(_BaseGIRidge):
         squared value error. ``0`` ignores the gradients. Non-negative.
     fit_intercept : bool, default=True
         Whether to fit an (unpenalised) intercept.
+    partial_weights : None, "rms" or array-like of shape (n_inputs,), default=None
+        Weight :math:`\\lambda_m` of the squared error of each partial
+        derivative (each column of ``dYdX``: the raw inputs when ``dZdX`` is
+        given, so through :class:`~sklearn_gi.pipeline.GIPipeline` the
+        pipeline's inputs). None weights every partial 1. ``"rms"`` is the
+        differential regression of Huge and Savine (2020),
+        :math:`\\lambda_m = E[y_c^2] / E[g_m^2]`, with :math:`y_c` the targets
+        (centred on their mean when ``fit_intercept``) and :math:`g_m` the
+        known partials, means weighted by ``sample_weight``: each partial's
+        error is measured relative to its own scale, so the fit no longer
+        depends on the units of each input (with an unpenalised or scaled
+        model) and noisy partials of large scale cannot drown the others. A
+        partial that is zero (or unknown) at every sample has no scale: it
+        gets the largest weight of the other partials of its output. The
+        weights used are ``partial_weights_``; :meth:`partial_fit` keeps those
+        of its first batch with gradients.
+    memory_limit : "auto", float or None, default="auto"
+        Bytes the normal equations may take: the ``(p, p)`` Gram and gradient
+        matrices held, and the factorisation. A fit that would need more raises
+        :class:`~sklearn_gi.utils.MemoryLimitError`, stating the figure, before
+        allocating any of them. ``"auto"``: 80% of the memory available when
+        the fit starts, at most 8 GiB; None: no check.
+    n_threads : int or None, default=None
+        BLAS threads used while fitting and predicting. None: one thread for
+        small problems (below about 3e9 floating-point operations, the
+        ``n (1 + n_inputs) n_features^2`` of the normal equations), where more
+        are slower (see :ref:`threads`), else the BLAS library's setting.
 
     Attributes
     ----------
@@ -251,6 +315,8 @@ class GIRidge(_BaseGIRidge):
         Intercept; ``0.0`` when ``fit_intercept=False``.
     solver_ : {"cholesky", "lstsq"}
         Which solver produced the coefficients.
+    partial_weights_ : ndarray of shape (n_outputs, n_inputs) or None
+        The partial weights :math:`\\lambda` used (None: all 1, or no gradients).
     n_features_in_ : int
         Number of features seen during :meth:`fit`.
     feature_names_in_ : ndarray of shape (`n_features_in_`,)
@@ -300,10 +366,14 @@ class GIRidge(_BaseGIRidge):
         "alpha": [_nonneg],
     }
 
-    def __init__(self, alpha=1.0, *, gradient_weight=1.0, fit_intercept=True):
+    def __init__(self, alpha=1.0, *, gradient_weight=1.0, fit_intercept=True, partial_weights=None,
+                 memory_limit="auto", n_threads=None):
         self.alpha = alpha
         self.gradient_weight = gradient_weight
         self.fit_intercept = fit_intercept
+        self.partial_weights = partial_weights
+        self.memory_limit = memory_limit
+        self.n_threads = n_threads
 
     def _penalty(self):
         return self.alpha
@@ -323,12 +393,41 @@ class GILinearRegression(_BaseGIRidge):
         error. Non-negative.
     fit_intercept : bool, default=True
         Whether to fit an intercept.
+    partial_weights : None, "rms" or array-like of shape (n_inputs,), default=None
+        Weight :math:`\\lambda_m` of the squared error of each partial
+        derivative (each column of ``dYdX``: the raw inputs when ``dZdX`` is
+        given, so through :class:`~sklearn_gi.pipeline.GIPipeline` the
+        pipeline's inputs). None weights every partial 1. ``"rms"`` is the
+        differential regression of Huge and Savine (2020),
+        :math:`\\lambda_m = E[y_c^2] / E[g_m^2]`, with :math:`y_c` the targets
+        (centred on their mean when ``fit_intercept``) and :math:`g_m` the
+        known partials, means weighted by ``sample_weight``: each partial's
+        error is measured relative to its own scale, so the fit no longer
+        depends on the units of each input and noisy partials of large scale
+        cannot drown the others. A partial that is zero (or unknown) at every
+        sample has no scale: it
+        gets the largest weight of the other partials of its output. The
+        weights used are ``partial_weights_``; :meth:`partial_fit` keeps those
+        of its first batch with gradients.
+    memory_limit : "auto", float or None, default="auto"
+        Bytes the normal equations may take: the ``(p, p)`` Gram and gradient
+        matrices held, and the factorisation. A fit that would need more raises
+        :class:`~sklearn_gi.utils.MemoryLimitError`, stating the figure, before
+        allocating any of them. ``"auto"``: 80% of the memory available when
+        the fit starts, at most 8 GiB; None: no check.
+    n_threads : int or None, default=None
+        BLAS threads used while fitting and predicting. None: one thread for
+        small problems (below about 3e9 floating-point operations, the
+        ``n (1 + n_inputs) n_features^2`` of the normal equations), where more
+        are slower (see :ref:`threads`), else the BLAS library's setting.
 
     Attributes
     ----------
     coef_ : ndarray of shape (n_features,) or (n_outputs, n_features)
     intercept_ : float or ndarray of shape (n_outputs,)
     solver_ : {"cholesky", "lstsq"}
+    partial_weights_ : ndarray of shape (n_outputs, n_inputs) or None
+        The partial weights :math:`\\lambda` used (None: all 1, or no gradients).
     n_features_in_ : int
     feature_names_in_ : ndarray of shape (`n_features_in_`,)
 
@@ -357,9 +456,13 @@ class GILinearRegression(_BaseGIRidge):
     True
     """
 
-    def __init__(self, *, gradient_weight=1.0, fit_intercept=True):
+    def __init__(self, *, gradient_weight=1.0, fit_intercept=True, partial_weights=None,
+                 memory_limit="auto", n_threads=None):
         self.gradient_weight = gradient_weight
         self.fit_intercept = fit_intercept
+        self.partial_weights = partial_weights
+        self.memory_limit = memory_limit
+        self.n_threads = n_threads
 
     def _penalty(self):
         return 0.0

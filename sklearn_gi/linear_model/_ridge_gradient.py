@@ -3,6 +3,7 @@
 import numpy as np
 from sklearn.base import _fit_context
 
+from ..utils._threads import limit_blas_threads, linear_fit_work
 from ..utils._validation import no_half_fitted_model
 from ._base import _BaseGILinear, _nonneg
 from ._normal_equations import solve_normal_equations
@@ -36,6 +37,11 @@ class RidgeGradient(_BaseGILinear):
         L2 penalty of the first-stage gradient fit. Non-negative.
     fit_intercept : bool, default=True
         Whether to fit an (unpenalised) intercept.
+    n_threads : int or None, default=None
+        BLAS threads used while fitting and predicting. None: one thread for
+        small problems (below about 3e9 floating-point operations, the
+        ``n (1 + n_inputs) n_features^2`` of the normal equations), where more
+        are slower (see :ref:`threads`), else the BLAS library's setting.
 
     Attributes
     ----------
@@ -77,13 +83,16 @@ class RidgeGradient(_BaseGILinear):
         "gradient_alpha": [_nonneg],
     }
 
-    def __init__(self, alpha=1.0, *, prior_weight=1.0, gradient_alpha=1.0, fit_intercept=True):
+    def __init__(self, alpha=1.0, *, prior_weight=1.0, gradient_alpha=1.0, fit_intercept=True,
+                 n_threads=None):
         self.alpha = alpha
         self.prior_weight = prior_weight
         self.gradient_alpha = gradient_alpha
         self.fit_intercept = fit_intercept
+        self.n_threads = n_threads
 
     @_fit_context(prefer_skip_nested_validation=True)
+    @limit_blas_threads(linear_fit_work)
     def fit(self, X, y, dYdX=None, *, dZdX=None, sample_weight=None):
         """Fit the gradient prior, then the values shrunk towards it.
 

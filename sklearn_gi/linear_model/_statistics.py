@@ -40,6 +40,9 @@ class GIRidgeStatistics:
         Dimensions of the targets.
     dtype : numpy dtype
         Floating dtype of ``X``, the dtype of the coefficients.
+    partial_weights : ndarray of shape (n_outputs, n_inputs), default=None
+        The partial weights baked into ``H`` and ``r`` (None: all 1). Only
+        statistics with the same weights merge.
 
     Examples
     --------
@@ -60,7 +63,7 @@ class GIRidgeStatistics:
     """
 
     def __init__(self, sum_weight, X_mean, y_mean, gram, cross, H=None, r=None, *, y_ndim=1,
-                 dtype=np.float64):
+                 dtype=np.float64, partial_weights=None):
         self.sum_weight = float(sum_weight)
         self.X_mean = np.asarray(X_mean, dtype=np.float64)
         self.y_mean = np.asarray(y_mean, dtype=np.float64)
@@ -70,6 +73,7 @@ class GIRidgeStatistics:
         self.r = None if r is None else np.asarray(r, dtype=np.float64)
         self.y_ndim = y_ndim
         self.dtype = np.dtype(dtype)
+        self.partial_weights = None if partial_weights is None else np.asarray(partial_weights, float)
 
     @property
     def n_features(self):
@@ -108,6 +112,13 @@ class GIRidgeStatistics:
                 f"Cannot merge statistics of y with {self.n_outputs} output(s) ({self.y_ndim}-D) "
                 f"and {other.n_outputs} output(s) ({other.y_ndim}-D)."
             )
+        mine, theirs = _weights_of(self), _weights_of(other)
+        if self.H is not None and other.H is not None and not _same_weights(mine, theirs):
+            raise ValueError(
+                "Cannot merge statistics computed with different partial weights "
+                f"({mine} and {theirs}); partial_weights='rms' takes them from each piece's data: "
+                "compute them once and pass them as an array."
+            )
         wa, wb = self.sum_weight, other.sum_weight
         total = wa + wb
         dx = other.X_mean - self.X_mean
@@ -124,9 +135,21 @@ class GIRidgeStatistics:
             _add(self.r, other.r),
             y_ndim=self.y_ndim,
             dtype=np.result_type(self.dtype, other.dtype),
+            partial_weights=mine if self.H is not None else theirs,
         )
 
     __add__ = merge
+
+    def normal_equation_terms(self, fit_intercept):
+        """``(gram, cross, X_offset, y_offset, rank_one)``: :meth:`normal_equations` with the
+        uncentred Gram matrix left as ``gram + w * outer(mean, mean)``, ``rank_one = (w, mean)``
+        (None with an intercept), so that no second ``(p, p)`` matrix is built."""
+        if fit_intercept:
+            return self.gram, self.cross, self.X_mean, self.y_mean, None
+        w = self.sum_weight
+        cross = self.cross + w * np.outer(self.X_mean, self.y_mean)
+        return (self.gram, cross, np.zeros(self.n_features), np.zeros(self.n_outputs),
+                (w, self.X_mean))
 
     def normal_equations(self, fit_intercept):
         """``(gram, cross, X_offset, y_offset)`` for a fit with or without intercept."""
@@ -137,6 +160,17 @@ class GIRidgeStatistics:
         gram = self.gram + w * np.outer(self.X_mean, self.X_mean)
         cross = self.cross + w * np.outer(self.X_mean, self.y_mean)
         return gram, cross, np.zeros(self.n_features), np.zeros(self.n_outputs)
+
+
+def _weights_of(statistics):
+    # files of the first release have no partial weights: all 1
+    return getattr(statistics, "partial_weights", None)
+
+
+def _same_weights(a, b):
+    if a is None or b is None:
+        return a is None and b is None or np.all((a if b is None else b) == 1.0)
+    return a.shape == b.shape and bool(np.all(a == b))
 
 
 def _add(a, b):

@@ -11,6 +11,7 @@ from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import _num_samples
 
 from ..utils._validation import check_gradient_inputs
+from ._search_base import _SingleMetricSearchCV
 
 
 def _inner_has(attr):
@@ -159,7 +160,7 @@ def gap_bound_index(gi_scores, baseline_scores, *, gap_tol=0.1, patience=2, perf
     return len(gap) - 1 if complete else None
 
 
-class GIComplexitySearchCV(BaseSearchCV):
+class GIComplexitySearchCV(_SingleMetricSearchCV):
     """Search model complexity up to the bound where gradient information stops helping.
 
     What holds: the bound is safe. On all nine of McDonagh and Chen's
@@ -302,24 +303,7 @@ class GIComplexitySearchCV(BaseSearchCV):
         error_score=np.nan,
         return_train_score=False,
     ):
-        super().__init__(
-            estimator=estimator,
-            scoring=scoring,
-            n_jobs=n_jobs,
-            refit=refit,
-            cv=cv,
-            verbose=verbose,
-            pre_dispatch=pre_dispatch,
-            error_score=error_score,
-            return_train_score=return_train_score,
-        )
-        self.param_grid = param_grid
-        self.early_exit = early_exit
-        self.complexity_param = complexity_param
-        self.gap_tol = gap_tol
-        self.patience = patience
-        self.perfect_score = perfect_score
-        self.plateau = plateau
+        self._store_params(locals())
 
     # --------------------------------------------------------------- search
     def _complexity_name(self):
@@ -373,8 +357,7 @@ class GIComplexitySearchCV(BaseSearchCV):
             raise ValueError(
                 "GIComplexitySearchCV compares fits with and without gradients: pass dYdX."
             )
-        if not (self.scoring is None or isinstance(self.scoring, str) or callable(self.scoring)):
-            raise ValueError("GIComplexitySearchCV takes a single scoring metric.")
+        self._check_single_metric()
         self._complexity_name()
         # a wrong dYdX would otherwise fail in every fold, hidden behind error_score
         y_array = np.asarray(y)

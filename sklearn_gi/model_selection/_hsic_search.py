@@ -13,6 +13,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval
 
 from ..inspection._importance import _distribution_type, hsic_importance
+from ._search_base import _SingleMetricSearchCV
 
 # a hyperparameter whose (last) name looks like this sizes the model or its training:
 # by default its cheapest value is its smallest one
@@ -90,7 +91,7 @@ def _is_number(value):
     return isinstance(value, Real) and not isinstance(value, (bool, np.bool_))
 
 
-class HSICSearchCV(BaseSearchCV):
+class HSICSearchCV(_SingleMetricSearchCV):
     """Random search in rounds, narrowed by goal-oriented HSIC after each round.
 
     After each round, the goal-oriented HSIC of each hyperparameter with the
@@ -305,27 +306,7 @@ class HSICSearchCV(BaseSearchCV):
         error_score=np.nan,
         return_train_score=False,
     ):
-        super().__init__(
-            estimator=estimator,
-            scoring=scoring,
-            n_jobs=n_jobs,
-            refit=refit,
-            cv=cv,
-            verbose=verbose,
-            pre_dispatch=pre_dispatch,
-            error_score=error_score,
-            return_train_score=return_train_score,
-        )
-        self.param_distributions = param_distributions
-        self.n_iter = n_iter
-        self.n_rounds = n_rounds
-        self.quantile = quantile
-        self.alpha_level = alpha_level
-        self.n_confirm = n_confirm
-        self.cost = cost
-        self.widen = widen
-        self.n_permutations = n_permutations
-        self.random_state = random_state
+        self._store_params(locals())
 
     def fit(self, X, y=None, **params):
         """Run the rounds; ``dYdX`` and other fit parameters go to the estimator.
@@ -341,8 +322,7 @@ class HSICSearchCV(BaseSearchCV):
         -------
         self : HSICSearchCV
         """
-        if not (self.scoring is None or isinstance(self.scoring, str) or callable(self.scoring)):
-            raise ValueError("HSICSearchCV takes a single scoring metric.")
+        self._check_single_metric()
         if not isinstance(self.param_distributions, Mapping) or not self.param_distributions:
             raise ValueError("param_distributions must be a non-empty dict.")
         self._rounds, self.hsic_history_, self.fixed_params_ = [], [], {}

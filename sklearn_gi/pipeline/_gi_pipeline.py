@@ -4,7 +4,7 @@ import inspect
 import warnings
 
 import numpy as np
-from sklearn.base import _fit_context
+from sklearn.base import TransformerMixin, _fit_context
 from sklearn.pipeline import Pipeline, _name_estimators
 from sklearn.utils._param_validation import StrOptions
 from sklearn.utils import _safe_indexing
@@ -71,7 +71,11 @@ class GIPipeline(Pipeline):
     gradient_mode : {"auto", "pullback", "jacobian"}, default="auto"
         "auto" pulls back when the composed Jacobian is square and
         invertible, else hands ``dZdX`` to the final estimator; "pullback"
-        requires the former; "jacobian" always does the latter.
+        requires the former; "jacobian" always does the latter. A final
+        estimator with ``partial_weights`` (per-input weights of the gradient
+        term, e.g. :class:`~sklearn_gi.linear_model.GIRidge`) always gets
+        ``dYdX`` and ``dZdX``, so that its weights are those of the
+        pipeline's inputs ("pullback" is then an error).
 
     Attributes
     ----------
@@ -176,12 +180,25 @@ class GIPipeline(Pipeline):
 
         step_params = self._step_fit_params(params)
         Xt = X
-        for name, step in head:
+        for index, (name, step) in enumerate(head):
             X_in = Xt
+            fit_params = step_params.get(name, {}).get("fit_transform", {})
+            # the final estimator's memory check runs before the last step builds the
+            # (n, p) features, where fit + transform is exactly what fit_transform does
+            check_first = (index == len(head) - 1 and not fit_params
+                           and hasattr(final, "_check_memory_of_features")
+                           and type(step).fit_transform is TransformerMixin.fit_transform)
             with named_input_errors(f"X (at step {name!r})"):
-                Xt = step.fit_transform(X_in, y, **step_params.get(name, {}).get("fit_transform", {}))
+                if check_first:
+                    step.fit(X_in, y)
+                else:
+                    Xt = step.fit_transform(X_in, y, **fit_params)
             step_jacobian = jacobian_of(step, X_in)
             J = step_jacobian if J is None else J.then(step_jacobian)
+            if check_first:
+                final._check_memory_of_features(n, J, y_array, G)
+                with named_input_errors(f"X (at step {name!r})"):
+                    Xt = step.transform(X_in)
 
         final_params = dict(step_params.get(names, {}).get("fit", {}))
         final_params.pop("dYdX", None)
@@ -196,7 +213,16 @@ class GIPipeline(Pipeline):
             final.fit(Xt, y, dYdX=shaped(G), **final_params)
             return self
         pulled = None
-        if self.gradient_mode in ("auto", "pullback"):
+        # per-input partial weights refer to the pipeline's inputs: pulled-back gradients are
+        # per feature, and a non-diagonal Jacobian mixes the inputs' errors, so keep dZdX
+        weighted = getattr(final, "partial_weights", None) is not None
+        if weighted and self.gradient_mode == "pullback":
+            raise ValueError(
+                "gradient_mode='pullback' hands the final step gradients per feature, but its "
+                "partial_weights weight the pipeline's inputs; use gradient_mode='auto' or "
+                "'jacobian' (they pass dYdX with dZdX)."
+            )
+        if self.gradient_mode == "pullback" or (self.gradient_mode == "auto" and not weighted):
             pulled = J.pull_back(G)
             if pulled is None and self.gradient_mode == "pullback":
                 raise ValueError(

@@ -10,6 +10,12 @@ A Jacobian is one of:
   constant ``L (p, m)`` (or the identity) and ``R (m, d)`` and per-sample scales
   ``s_i`` computed on demand, chunk by chunk (random Fourier features, Nystroem
   with dot-product kernels);
+* ``polynomial`` (:class:`PolynomialJacobian`): ``J_i = diag(l) P(u_i) diag(s_i)``
+  with ``P`` the Jacobian of polynomial features at the polynomial map's inputs
+  ``u_i``, ``l`` a shared output scale and ``s_i`` an input scale (scalers
+  around PolynomialFeatures). Every non-zero entry of ``P(u_i)`` is a constant
+  times a monomial of lower degree, which lets least-squares sums be formed
+  from the ``(p', p')`` Gram matrix of those monomials instead of the rows;
 * ``lazy`` (:class:`LazyJacobian`): any per-sample Jacobian whose dense rows
   ``J[start:stop]`` are computed on demand (Nystroem with the RBF kernel,
   compositions that no cheaper form covers).
@@ -306,6 +312,113 @@ class LazyJacobian(_LazyBase):
         return self._rows(start, stop)
 
 
+class PolynomialJacobian(_LazyBase):
+    """Jacobians of polynomial features, ``J_i = diag(left) P(u_i) diag(right_i)``, on demand.
+
+    For a feature ``z_f = prod_m u_m ** e_fm`` the partial ``dz_f/du_m`` is
+    ``e_fm`` times the monomial with exponents ``e_f - 1_m``, of lower degree.
+    Those monomials (the *derivative basis*, ``p'`` of them) are computed per
+    chunk of rows, so memory is ``O(chunk * p')`` and a dense row costs a
+    gather, not ``p * d`` powers.
+
+    Parameters
+    ----------
+    U : ndarray of shape (n_samples, d)
+        Inputs of the polynomial map.
+    powers : ndarray of shape (p, d)
+        ``PolynomialFeatures.powers_``.
+    left : ndarray of shape (p,), default=None
+        Scale of each output feature (a scaler after the features); None is 1.
+    right : ndarray of shape (d,) or (n_samples, d), default=None
+        Scale of each input (a scaler before the features), shared or per
+        sample; None is 1.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_gi.preprocessing._jacobian_types import PolynomialJacobian
+    >>> powers = np.array([[0, 0], [1, 0], [1, 1], [0, 2]])  # 1, u0, u0 u1, u1^2
+    >>> J = PolynomialJacobian(np.array([[2.0, 3.0]]), powers)
+    >>> J.toarray()[0]
+    array([[0., 0.],
+           [1., 0.],
+           [3., 2.],
+           [0., 6.]])
+    """
+
+    kind = "polynomial"
+
+    def __init__(self, U, powers, *, left=None, right=None):
+        self.U = np.asarray(U)
+        self.powers = np.asarray(powers, dtype=np.int64)
+        self.left = None if left is None else np.asarray(left, dtype=float)
+        self.right = None if right is None else np.asarray(right, dtype=float)
+        self._basis = None
+
+    @property
+    def n_samples(self):
+        return self.U.shape[0]
+
+    @property
+    def shape_out_in(self):
+        return self.powers.shape
+
+    def derivative_basis(self):
+        """``(exponents (p', d), index (p, d), coefficient (p, d))``, cached.
+
+        ``P(u)[f, m] = coefficient[f, m] * monomial(u, exponents[index[f, m]])``;
+        ``coefficient`` is 0 (and ``index`` 0) where ``z_f`` does not depend on ``u_m``.
+        """
+        if self._basis is None:
+            p, d = self.powers.shape
+            coefficient = self.powers.astype(float)
+            index = np.zeros((p, d), dtype=np.int64)
+            position = {}
+            for f, m in zip(*np.nonzero(self.powers)):
+                lowered = self.powers[f].copy()
+                lowered[m] -= 1
+                index[f, m] = position.setdefault(tuple(lowered), len(position))
+            exponents = np.array(list(position), dtype=np.int64).reshape(len(position), d)
+            self._basis = exponents, index, coefficient
+        return self._basis
+
+    def monomials(self, start, stop):
+        """The derivative basis at rows ``start:stop``: ``(stop - start, p')``."""
+        exponents = self.derivative_basis()[0]
+        U = self.U[start:stop]
+        out = np.ones((U.shape[0], exponents.shape[0]), dtype=U.dtype if U.dtype.kind == "f" else float)
+        for m in range(exponents.shape[1]):
+            for power in np.unique(exponents[:, m]):
+                if power:
+                    out[:, exponents[:, m] == power] *= (U[:, m] ** power)[:, None]
+        return out
+
+    def right_scales(self, start, stop):
+        """``right`` at rows ``start:stop`` as ``(stop - start, d)``, or ``(d,)``/None when shared."""
+        if self.right is None or self.right.ndim == 1:
+            return self.right
+        return self.right[start:stop]
+
+    def rows(self, start, stop):
+        _, index, coefficient = self.derivative_basis()
+        monomials = self.monomials(start, stop)
+        block = monomials[:, index] * coefficient.astype(monomials.dtype)  # (m, p, d)
+        if self.left is not None:
+            block *= self.left[:, None]
+        right = self.right_scales(start, stop)
+        if right is not None:
+            block *= right[:, None, :] if right.ndim == 2 else right
+        return block
+
+    def with_left(self, scale):
+        left = scale if self.left is None else self.left * scale
+        return PolynomialJacobian(self.U, self.powers, left=left, right=self.right)
+
+    def with_right(self, scale):
+        right = scale if self.right is None else self.right * scale
+        return PolynomialJacobian(self.U, self.powers, left=self.left, right=right)
+
+
 def _is_shared_diagonal(J):
     return J.kind == "diagonal" and J.values.ndim == 1
 
@@ -314,6 +427,11 @@ def _compose_lazy(inner, outer):
     """``outer @ inner`` when either is lazy: a row-scaled form where one exists."""
     p, d = outer.shape_out_in[0], inner.shape_out_in[1]
     n = inner.n_samples if inner.n_samples is not None else outer.n_samples
+    # scalers around polynomial features keep the structured form
+    if outer.kind == "polynomial" and not inner.is_lazy and inner.kind == "diagonal":
+        return outer.with_right(inner.values)
+    if inner.kind == "polynomial" and _is_shared_diagonal(outer):
+        return inner.with_left(outer.values)
     if inner.kind == "row_scaled" and not outer.is_lazy:
         if outer.kind == "diagonal" and inner.left is None:
             if outer.values.ndim == 1:

@@ -16,19 +16,12 @@ from sklearn.preprocessing import (
 )
 from sklearn.utils.validation import check_array, check_is_fitted
 
-from ._jacobian_types import Jacobian, LazyJacobian, RowScaledJacobian
+from ._jacobian_types import Jacobian, LazyJacobian, PolynomialJacobian, RowScaledJacobian
 
 
 def _polynomial(transformer, X):
-    powers = transformer.powers_  # (p, d)
-    n, d = X.shape
-    J = np.empty((n, powers.shape[0], d), dtype=X.dtype)
-    for m in range(d):
-        lowered = powers.copy()
-        lowered[:, m] = np.maximum(lowered[:, m] - 1, 0)
-        # x ** 0 == 1 also at x == 0, which is the derivative we want
-        J[:, :, m] = powers[:, m] * np.prod(X[:, None, :] ** lowered[None], axis=2)
-    return Jacobian("dense", J)
+    # (n, p, d) is never built: rows on demand, and structured sums in GIRidge
+    return PolynomialJacobian(X, transformer.powers_)
 
 
 def _reciprocal_scale(scale, d):

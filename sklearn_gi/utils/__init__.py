@@ -1,5 +1,6 @@
 """Utilities shared by sklearn-gi estimators."""
 
+from ._memory import MemoryLimitError
 from ._validation import (
     check_feature_jacobian,
     check_finite_scale,
@@ -8,6 +9,7 @@ from ._validation import (
 )
 
 __all__ = [
+    "MemoryLimitError",
     "check_gradient_targets",
     "check_feature_jacobian",
     "check_finite_scale",

@@ -332,8 +332,10 @@ def check_finite_scale(X, y=None, dYdX=None, *, dtype=None, estimator=None):
         A = np.asarray(array)
         if A.size == 0 or A.dtype.kind not in "biuf":
             continue
-        with np.errstate(invalid="ignore"):
-            s = float(np.nanmax(np.abs(A))) if not np.all(np.isnan(A)) else 0.0
+        # largest magnitude without an |A| or isnan(A) copy (A may be GBs of features);
+        # fmax/fmin skip NaN and give NaN only when every entry is NaN
+        s = max(abs(float(np.fmax.reduce(A, axis=None))), abs(float(np.fmin.reduce(A, axis=None))))
+        s = 0.0 if np.isnan(s) else s
         if not np.isfinite(s):
             raise ValueError(f"{who}{name} contains infinity or a value too large for {dtype}.")
         if s == 0:
