@@ -26,7 +26,7 @@ _LAZY_NAMES = {
     "GIConditionalGAN": "generative",
 }
 _SUBMODULES = [
-    "compose", "datasets", "gaussian_process", "generative", "inspection", "io", "kernel_ridge",
+    "compose", "datasets", "gaussian_process", "generative", "inspection", "io", "kernel_ridge", "kernels",
     "linear_model", "metrics", "model_selection", "neural_network", "pipeline", "preprocessing", "utils",
 ]
 

@@ -18,7 +18,7 @@ EXTERNAL_ASSET = re.compile(r"<(?:script|link|img|iframe|source|embed|video|audi
 
 # subpackages documented in doc/api.rst (each one's __all__ must be listed there)
 DOCUMENTED = [
-    "compose", "datasets", "gaussian_process", "generative", "inspection", "io", "kernel_ridge",
+    "compose", "datasets", "gaussian_process", "generative", "inspection", "io", "kernel_ridge", "kernels",
     "linear_model", "metrics", "model_selection", "neural_network", "pipeline",
     "preprocessing", "utils", "utils.estimator_checks",
 ]

@@ -745,6 +745,9 @@ def compile_kernel(kernel, n_features):
     """
     if isinstance(kernel, _Node):  # already compiled (kernel ridge builds its own)
         return kernel
+    own = getattr(kernel, "_compile_derivatives", None)
+    if own is not None:  # kernels that build their own nodes (sklearn_gi.kernels)
+        return own(n_features)
     if isinstance(kernel, Sum):
         return _Sum(compile_kernel(kernel.k1, n_features), compile_kernel(kernel.k2, n_features))
     if isinstance(kernel, Product):

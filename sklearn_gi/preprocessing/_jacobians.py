@@ -222,7 +222,7 @@ _JACOBIANS = {
 
 def supported_transformers():
     """Names of the scikit-learn transformers with a known Jacobian."""
-    return [cls.__name__ for cls in _JACOBIANS] + ["GIFunctionTransformer"]
+    return [cls.__name__ for cls in _JACOBIANS] + ["GIFunctionTransformer", "InverseDistances"]
 
 
 def check_known_jacobian(transformer):
@@ -232,7 +232,8 @@ def check_known_jacobian(transformer):
     if type(transformer) is FunctionTransformer and transformer.func is None:
         return
     if hasattr(transformer, "_gi_jacobian"):
-        if transformer.func is not None and transformer.derivative is None and (
+        # GIFunctionTransformer knows its Jacobian only when given one; other owners always do
+        if getattr(transformer, "func", None) is not None and transformer.derivative is None and (
             transformer.jacobian is None
         ):
             raise TypeError(
@@ -292,10 +293,11 @@ def transform_jacobian(transformer, X):
     ``clip=True``), MaxAbsScaler, PCA (also whitened), PolynomialFeatures,
     SplineTransformer, ColumnTransformer (block Jacobian of supported parts,
     passthrough and drop), RBFSampler, Nystroem (kernels "rbf", "poly",
-    "polynomial", "linear" and "sigmoid"), :class:`GIFunctionTransformer`, and any
-    transformer with a ``transform_jacobian(X)`` method (the protocol for user
-    transformers). Jacobians that are the same for every sample are returned
-    once, as a 2-D array. This materialises the per-sample Jacobians of
+    "polynomial", "linear" and "sigmoid"), :class:`GIFunctionTransformer`,
+    :class:`InverseDistances`, and any transformer with a
+    ``transform_jacobian(X)`` method (the protocol for user transformers).
+    Jacobians that are the same for every sample are returned once, as a 2-D
+    array. This materialises the per-sample Jacobians of
     RBFSampler and Nystroem, ``(n_samples, n_components, n_inputs)``, which
     :class:`~sklearn_gi.pipeline.GIPipeline` never does: it keeps them lazy.
 

@@ -1,0 +1,5 @@
+"""Kernels of the gradient-enhanced kernel models."""
+
+from ._permutation import PermutationInvariantKernel
+
+__all__ = ["PermutationInvariantKernel"]
