@@ -23,7 +23,7 @@ from sklearn.model_selection import GridSearchCV
 from sklearn.preprocessing import PolynomialFeatures, StandardScaler
 
 from sklearn_gi.datasets import make_problem
-from sklearn_gi.gaussian_process import GIGaussianProcessRegressor, JitterWarning
+from sklearn_gi.gaussian_process import GIGaussianProcessRegressor, HyperparameterWarning, JitterWarning
 from sklearn_gi.gaussian_process._derivative_kernels import (
     Context,
     JointContext,
@@ -632,3 +632,18 @@ def test_search_restarts_after_a_line_search_into_a_singular_system():
               + ConstantKernel(1e-2, (1e-6, 1e5)) * RBF(0.1 * scale, np.c_[1e-3 * scale, 1e3 * scale]))
     gp = GIGaussianProcessRegressor(kernel, random_state=1).fit(X, y, G)
     assert gp.log_marginal_likelihood_value_ > 1800
+
+
+def test_fit_warnings_point_at_the_callers_line():
+    # the thread-policy decorator and scikit-learn's fit context add frames:
+    # a JitterWarning and a HyperparameterWarning must still name this file
+    X = np.r_[np.zeros((3, 1)), np.ones((3, 1))]
+    gp = GIGaussianProcessRegressor(kernel=RBF(100.0, "fixed"), optimizer=None, alpha=0)
+    with pytest.warns(JitterWarning) as jitter:
+        gp.fit(X, X[:, 0], np.ones_like(X))
+    x = np.linspace(-np.pi, np.pi, 4)[:, None]
+    with pytest.warns(HyperparameterWarning) as undetermined:
+        GIGaussianProcessRegressor(random_state=0).fit(x, x[:, 0] * np.sin(x[:, 0]),
+                                                       np.sin(x) + x * np.cos(x))
+    for record in (*jitter, *undetermined):
+        assert record.filename == __file__

@@ -629,7 +629,7 @@ class GIGaussianProcessRegressor(MultiOutputMixin, RegressorMixin, BaseEstimator
                     f"scales: {change}. Start the kernel nearer (length scales comparable to "
                     "the spread of the inputs) or use n_restarts_optimizer.",
                     ConvergenceWarning,
-                    stacklevel=4,
+                    stacklevel=6,
                 )
             else:
                 warnings.warn(
@@ -638,7 +638,7 @@ class GIGaussianProcessRegressor(MultiOutputMixin, RegressorMixin, BaseEstimator
                     "training points are unreliable. Add data, fix the length scales you know "
                     "(length_scale_bounds='fixed'), or choose them by cross-validation.",
                     HyperparameterWarning,
-                    stacklevel=4,
+                    stacklevel=6,
                 )
             return
 
@@ -805,7 +805,7 @@ class GIGaussianProcessRegressor(MultiOutputMixin, RegressorMixin, BaseEstimator
                 f"{self.jitter_:g} was added to its diagonal. Increase alpha or gradient_alpha "
                 "(or remove duplicate samples) to control this.",
                 JitterWarning,
-                stacklevel=3,
+                stacklevel=6,
             )
         self.log_marginal_likelihood_value_ = float(lml)
         self.alpha_ = dual[:, 0] if self._y_ndim == 1 else dual
