@@ -15,6 +15,8 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.optimize import _check_optimize_result
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from ..kernels._iterative import IterativeJointSolution, search_subset
+from ..kernels._solvers import resolve_solver
 from ..utils._validation import (
     check_feature_jacobian,
     check_finite_output,
@@ -106,6 +108,10 @@ _GRADIENT_LBFGS_MEMORY = 30
 # 6.6e-3 in 0.07 s from the best candidate alone; n=100 (1,100 rows): one start
 # 2.0e-4 in 2.1 s, two starts the same error in 7.0 s
 _SECOND_START_MAX_ROWS = 1000
+# n_search_samples="auto": above this many joint rows the hyperparameter search
+# runs on a random subset of this many rows (then one solve of the full system):
+# see benchmarks/results/water_flow.md
+SEARCH_MAX_ROWS = 2000
 
 
 class _StallTracker:
@@ -301,6 +307,8 @@ class GIGaussianProcessRegressor(MultiOutputMixin, RegressorMixin, BaseEstimator
         "normalize_y": ["boolean"],
         "copy_X_train": ["boolean"],
         "random_state": ["random_state"],
+        "solver": [StrOptions({"auto", "cholesky", "cg"})],
+        "n_search_samples": [StrOptions({"auto"}), Interval(Integral, 1, None, closed="left"), None],
     }
 
     def __init__(
@@ -314,6 +322,8 @@ class GIGaussianProcessRegressor(MultiOutputMixin, RegressorMixin, BaseEstimator
         normalize_y=True,
         copy_X_train=True,
         random_state=None,
+        solver="auto",
+        n_search_samples="auto",
     ):
         self.kernel = kernel
         self.alpha = alpha
@@ -323,6 +333,8 @@ class GIGaussianProcessRegressor(MultiOutputMixin, RegressorMixin, BaseEstimator
         self.normalize_y = normalize_y
         self.copy_X_train = copy_X_train
         self.random_state = random_state
+        self.solver = solver
+        self.n_search_samples = n_search_samples
 
     # ------------------------------------------------------------------ fit
     @_fit_context(prefer_skip_nested_validation=True)
@@ -414,7 +426,13 @@ class GIGaussianProcessRegressor(MultiOutputMixin, RegressorMixin, BaseEstimator
         self._y_ndim = y_ndim
         compile_kernel(self.kernel_, p)  # unsupported kernels fail before any heavy work
 
-        if self.optimizer is not None and self.kernel_.n_dims > 0:
+        full_system, full_noise = self._system, self._noise
+        searched = self.optimizer is not None and self.kernel_.n_dims > 0
+        self.search_samples_ = self._search_samples(n, searched)
+        if self.search_samples_ is not None:  # the search sees a random subset only
+            self._system, self._noise = search_subset(self.search_samples_, self.X_train_, Yn, Gn, J,
+                                                      self._noise)
+        if searched:
             def obj_func(theta, eval_gradient=True):
                 if eval_gradient:
                     lml, grad = self._log_marginal_likelihood(theta, True)
@@ -473,8 +491,24 @@ class GIGaussianProcessRegressor(MultiOutputMixin, RegressorMixin, BaseEstimator
                     warnings.filterwarnings("ignore", message=".*k1__constant_value is close "
                                             "to the specified lower bound", category=ConvergenceWarning)
                 self.kernel_._check_bounds_params()
+        self._system, self._noise = full_system, full_noise
         self._factorize()
         return self
+
+    def _search_samples(self, n, searched):
+        """Indices of the samples the hyperparameter search uses (sorted), or None for all."""
+        rows_per_sample = 1 + self._system.n_gradients
+        if not searched or self.n_search_samples is None:
+            return None
+        if self.n_search_samples == "auto":
+            if n * rows_per_sample <= SEARCH_MAX_ROWS:
+                return None
+            size = max(1, SEARCH_MAX_ROWS // rows_per_sample)
+        else:
+            size = int(self.n_search_samples)
+        if size >= n:
+            return None
+        return np.sort(self._rng.choice(n, size, replace=False))
 
     def _screened_starts(self, x_scale):
         """Starting points of the default kernel's search, from a screen of length scales.
@@ -644,6 +678,11 @@ class GIGaussianProcessRegressor(MultiOutputMixin, RegressorMixin, BaseEstimator
     def _factorize(self):
         """Cholesky factors and dual coefficients at the fitted hyperparameters."""
         system = self._system
+        self.solver_ = resolve_solver(self.solver, system.n_observations, self.kernel_, system.p,
+                                      has_jacobian=system.J is not None)
+        if self.solver_ == "cg":
+            self._solve_cg()
+            return
         dual = np.zeros((system.n_observations, system.k))
         self.jitter_ = 0.0
         lml = 0.0
@@ -685,11 +724,27 @@ class GIGaussianProcessRegressor(MultiOutputMixin, RegressorMixin, BaseEstimator
         return validate_data(self, X, reset=False, dtype=np.float64)
 
     def _means(self, X, want_values, want_gradients):
+        if self.solver_ == "cg":
+            return self._cg.means(X, want_values, want_gradients)
         return self._system.means(self.kernel_, X, self._dual_values, self._dual_gradients,
                                   want_values, want_gradients)
 
+    def _solve_cg(self):
+        """Dual coefficients by preconditioned conjugate gradients (no factor is stored)."""
+        self._cg = IterativeJointSolution(self.kernel_, self._system, self._noise)
+        self.jitter_ = 0.0
+        self.L_ = None
+        self.n_iter_cg_ = self._cg.n_iterations
+        # log det K is not available without a factorisation
+        self.log_marginal_likelihood_value_ = np.nan
+        dual = self._cg.dual
+        self.alpha_ = dual[:, 0] if self._y_ndim == 1 else dual
+        self._dual_values, self._dual_gradients = self._system.dual_parts(dual)
+
     def _variance_reduction(self, cross):
         """``sum (L^-1 c)^2`` per row of ``cross`` (rows, N), for each group: (rows, k)."""
+        if self.solver_ == "cg":
+            return self._cg.reduction(cross)
         out = np.zeros((cross.shape[0], self._system.k))
         for group in self._system.groups:
             V = linalg.solve_triangular(group.factor, group.columns(cross).T, lower=True,
@@ -733,7 +788,9 @@ class GIGaussianProcessRegressor(MultiOutputMixin, RegressorMixin, BaseEstimator
             cross = system.cross(node, X, "values")
             prior = node.forward(Context(X)).K
             cov = np.empty((X.shape[0], X.shape[0], system.k))
-            for group in system.groups:
+            if self.solver_ == "cg":
+                cov = prior[:, :, None] - self._cg.reduction(cross, pairwise=True)
+            for group in system.groups if self.solver_ == "cholesky" else ():
                 V = linalg.solve_triangular(group.factor, group.columns(cross).T, lower=True,
                                             check_finite=False)
                 cov[:, :, group.outputs] = (prior - V.T @ V)[:, :, None]

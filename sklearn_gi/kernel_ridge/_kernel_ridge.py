@@ -10,6 +10,8 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ..gaussian_process._derivative_kernels import SUPPORTED_KERNELS, compile_kernel, polynomial_kernel
 from ..gaussian_process._joint import JointObservations
+from ..kernels._iterative import IterativeJointSolution
+from ..kernels._solvers import resolve_solver
 from ..linear_model._normal_equations import solve_normal_equations
 from ..utils._validation import (
     check_feature_jacobian,
@@ -125,10 +127,11 @@ class GIKernelRidge(MultiOutputMixin, RegressorMixin, BaseEstimator):
         "coef0": [Interval(Real, None, None, closed="neither")],
         "kernel_params": [dict, None],
         "gradient_weight": [Interval(Real, 0, None, closed="left")],
+        "solver": [StrOptions({"auto", "cholesky", "cg"})],
     }
 
     def __init__(self, alpha=1.0, *, kernel="rbf", gamma=None, degree=3, coef0=1,
-                 kernel_params=None, gradient_weight=1.0):
+                 kernel_params=None, gradient_weight=1.0, solver="auto"):
         self.alpha = alpha
         self.kernel = kernel
         self.gamma = gamma
@@ -136,6 +139,7 @@ class GIKernelRidge(MultiOutputMixin, RegressorMixin, BaseEstimator):
         self.coef0 = coef0
         self.kernel_params = kernel_params
         self.gradient_weight = gradient_weight
+        self.solver = solver
 
     def _compiled_kernel(self, n_features):
         if isinstance(self.kernel, Kernel):
@@ -205,14 +209,18 @@ class GIKernelRidge(MultiOutputMixin, RegressorMixin, BaseEstimator):
         if self.gradient_weight == 0:
             G = J = None
         system = JointObservations(X, Y, G, J)
+        d = system.n_gradients
+        weights = np.concatenate([sample_weight] + [sample_weight * self.gradient_weight] * d)
+        self._cg = None
+        if resolve_solver(self.solver, system.n_observations, node, p, has_jacobian=J is not None) == "cg":
+            self._fit_cg(node, X, Y, G, system, weights, alpha, y.ndim)
+            return self
         K, _ = system.covariance(node)
         if not np.all(np.isfinite(K)):
             raise ValueError(
                 f"GIKernelRidge: the kernel matrix of X overflowed (kernel={self.kernel!r}); "
                 "rescale X, or lower gamma or degree."
             )
-        d = system.n_gradients
-        weights = np.concatenate([sample_weight] + [sample_weight * self.gradient_weight] * d)
         dual = np.zeros((system.n_observations, k))
         solvers = set()
         for group in system.groups:
@@ -237,6 +245,29 @@ class GIKernelRidge(MultiOutputMixin, RegressorMixin, BaseEstimator):
         self._dual = system.dual_parts(dual)
         return self
 
+    def _fit_cg(self, node, X, Y, G, system, weights, alpha, y_ndim):
+        """Dual coefficients by preconditioned conjugate gradients, one solve per value of alpha."""
+        k = Y.shape[1]
+        dual = np.zeros((system.n_observations, k))
+        alphas = np.broadcast_to(alpha, (k,))
+        for value in np.unique(alphas):
+            cols = np.flatnonzero(alphas == value)
+            sub = JointObservations(X, Y[:, cols], None if G is None else G[:, cols])
+            noise = np.full(system.n_observations, value)
+            self._cg = IterativeJointSolution(node, sub, noise, row_scale=np.sqrt(weights))
+            dual[:, cols] = self._cg.dual
+        self.solver_ = "cg"
+        self.dual_coef_ = dual[:, 0] if y_ndim == 1 else dual
+        self.X_fit_ = X
+        self._system, self._y_ndim = system, y_ndim
+        self._dual = system.dual_parts(dual)
+        self._cg.dual = dual  # the products below use every output's weights
+
+    def _means(self, node, X, want_values, want_gradients):
+        if self._cg is not None:
+            return self._cg.means(X, want_values, want_gradients)
+        return self._system.means(node, X, *self._dual, want_values, want_gradients)
+
     def _check_X(self, X):
         check_is_fitted(self, "dual_coef_")
         return validate_data(self, X, reset=False, dtype=np.float64)
@@ -254,7 +285,7 @@ class GIKernelRidge(MultiOutputMixin, RegressorMixin, BaseEstimator):
         """
         X = self._check_X(X)
         node = self._compiled_kernel(X.shape[1])  # fresh per call: thread-safe, no caches kept
-        values, _ = self._system.means(node, X, *self._dual, True, False)
+        values, _ = self._means(node, X, True, False)
         values = check_finite_output(values, method="predict", estimator=self)
         return values[:, 0] if self._y_ndim == 1 else values
 
@@ -276,7 +307,7 @@ class GIKernelRidge(MultiOutputMixin, RegressorMixin, BaseEstimator):
         """
         X = self._check_X(X)
         node = self._compiled_kernel(X.shape[1])
-        _, grads = self._system.means(node, X, *self._dual, False, True)
+        _, grads = self._means(node, X, False, True)
         if dZdX is not None:
             J, _ = check_feature_jacobian(dZdX, n_samples=X.shape[0], n_model_features=X.shape[1])
             grads = grads @ J if J.ndim == 2 else np.einsum("akp,apr->akr", grads, J)

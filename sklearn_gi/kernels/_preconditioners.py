@@ -7,16 +7,17 @@ __all__ = ["PivotedCholeskyPreconditioner"]
 
 
 class PivotedCholeskyPreconditioner:
-    """``P = L L^T + D``: a greedy low-rank part and the diagonal it leaves.
+    """``P = L L^T + D``: a greedy low-rank part of the kernel plus the noise.
 
     ``L`` (N, rank) is the partial pivoted Cholesky factor of the operator's
     noise-free part (Harbrecht, Peters and Schneider 2012; Gardner et al. 2018):
     each step takes the joint row with the largest remaining diagonal, so it
     needs the diagonal and ``rank`` columns only (``O(rank * n d)`` for the
-    columns, ``O(N rank^2)`` in all). ``D`` is that noise plus the diagonal of
-    the remainder ``K - L L^T`` (as FITC does), which keeps ``P`` close to
-    ``K`` on the diagonal when the noise is tiny. ``P^-1`` is applied by the
-    Woodbury identity, through a thin SVD of ``D^-1/2 L``.
+    columns, ``O(N rank^2)`` in all). ``D`` is the noise (floored at ``1e-12``
+    times the largest diagonal entry). Adding the remainder's diagonal to
+    ``D`` as FITC does was measured worse: on 60 points in 3-D (240 rows,
+    noise 1e-3, rank 80) 267 CG iterations against 168. ``P^-1`` is applied
+    by the Woodbury identity, through a thin SVD of ``D^-1/2 L``.
 
     Parameters
     ----------
@@ -53,9 +54,8 @@ class PivotedCholeskyPreconditioner:
         self.L = L[:, :len(pivots)]
         self.pivots = np.array(pivots, dtype=int)
         self.rank = len(pivots)
-        # D: the noise plus what L misses on the diagonal (floored relative to K's)
         floor = 1e-12 * max(float(diag.max()), np.finfo(float).tiny)
-        self.D = noise + np.maximum(remaining, 0.0) + floor
+        self.D = noise + floor
         # P = D^1/2 (I + M M^T) D^1/2 with M = D^-1/2 L = U S V^T: P^-1 = D^-1/2 (I - U
         # diag(s^2 / (1 + s^2)) U^T) D^-1/2, stable however small D is (the Woodbury
         # form's I + L^T D^-1 L is not)
