@@ -4,7 +4,14 @@ import numpy as np
 import pytest
 from scipy import linalg
 from sklearn.exceptions import ConvergenceWarning
-from sklearn.gaussian_process.kernels import RBF, ConstantKernel, DotProduct, Matern, RationalQuadratic, WhiteKernel
+from sklearn.gaussian_process.kernels import (
+    RBF,
+    ConstantKernel,
+    DotProduct,
+    Matern,
+    RationalQuadratic,
+    WhiteKernel,
+)
 
 from sklearn_gi.gaussian_process._derivative_kernels import joint_kernel
 from sklearn_gi.kernels._matvec import JointKernelOperator, supports_matrix_free

@@ -74,6 +74,15 @@ class GIKernelRidge(MultiOutputMixin, RegressorMixin, BaseEstimator):
     gradient_weight : float, default=1.0
         Weight :math:`\\gamma` of the squared gradient error; ``0`` ignores
         the gradients.
+    solver : {"auto", "cholesky", "cg"}, default="auto"
+        ``"cholesky"``: dense factorisation of the ``n (1 + d)`` system.
+        ``"cg"``: preconditioned conjugate gradients with matrix-free
+        products of the joint kernel (``O(n^2 d)`` time per iteration, no
+        ``N x N`` matrix; RBF-type kernels only, see
+        :class:`~sklearn_gi.gaussian_process.GIGaussianProcessRegressor`'s
+        ``solver``). ``"auto"``: ``"cg"`` from 20,000 joint rows on when the
+        kernel allows. CG needs ``alpha`` large enough for the system to be
+        well conditioned.
 
     Attributes
     ----------
@@ -82,7 +91,7 @@ class GIKernelRidge(MultiOutputMixin, RegressorMixin, BaseEstimator):
         Coefficients of the kernel (values first) and of its derivatives
         (then every sample's ``d/dx_1``, ...), zero for unknown partials.
     X_fit_ : ndarray of shape (n_samples, n_features)
-    solver_ : {"cholesky", "lstsq"}
+    solver_ : {"cholesky", "lstsq", "cg"}
     n_features_in_ : int
     feature_names_in_ : ndarray of shape (`n_features_in_`,)
 

@@ -26,7 +26,6 @@ from ..gaussian_process._derivative_kernels import (
     _Matern32,
     _RBF,
     _Product,
-    _Stationary,
     _Sum,
     _White,
     compile_kernel,
@@ -88,10 +87,10 @@ class JointKernelOperator:
     def __init__(self, kernel, X, with_gradients, noise=None, rows=None, row_scale=None):
         self.n, self.d = X.shape
         node = compile_kernel(kernel, self.d)
-        if not supports_joint(node) or any(isinstance(leaf, _Matern32) for _, leaf in _terms(node)):
+        if not supports_matrix_free(node, self.d):
             raise TypeError(
-                "The matrix-free solver needs a kernel that is a sum of constant-scaled RBF, "
-                f"Matern (nu=2.5 or inf), RationalQuadratic, ConstantKernel and WhiteKernel terms; got {kernel}."
+                "The matrix-free solver needs a kernel that is a sum of constant-scaled RBF, Matern "
+                f"(nu=2.5 or inf), RationalQuadratic, ConstantKernel and WhiteKernel terms; got {kernel}."
             )
         self.terms = _terms(node)
         self.center = X.mean(axis=0)

@@ -14,8 +14,8 @@ __all__ = ["conjugate_gradients", "solve_joint_system", "resolve_solver", "CG_MI
 # below): see benchmarks/results/solver_switch.md
 CG_MIN_ROWS = 20000
 # rank of the pivoted-Cholesky preconditioner
-PRECONDITIONER_RANK = 500
-CG_TOL = 1e-8
+PRECONDITIONER_RANK = 300
+CG_TOL = 1e-6
 CG_MAX_ITER = 1000
 
 
@@ -39,7 +39,7 @@ def resolve_solver(solver, n_rows, kernel, n_features, has_jacobian=False):
     return "cg" if supported and n_rows >= CG_MIN_ROWS else "cholesky"
 
 
-def conjugate_gradients(matvec, B, precondition=None, tol=CG_TOL, max_iter=CG_MAX_ITER, X0=None):
+def conjugate_gradients(matvec, B, precondition=None, tol=None, max_iter=None, X0=None):
     """Solve ``A X = B`` for symmetric positive definite ``A`` given by ``matvec``.
 
     Every column of ``B`` (N, r) runs its own preconditioned CG recursion;
@@ -53,6 +53,8 @@ def conjugate_gradients(matvec, B, precondition=None, tol=CG_TOL, max_iter=CG_MA
         ``iterations`` (the largest over the columns), ``residual`` (the
         largest relative residual norm) and ``converged``.
     """
+    tol = CG_TOL if tol is None else tol
+    max_iter = CG_MAX_ITER if max_iter is None else max_iter
     B = np.asarray(B, dtype=float)
     vector = B.ndim == 1
     B = B.reshape(B.shape[0], -1)
@@ -84,13 +86,14 @@ def conjugate_gradients(matvec, B, precondition=None, tol=CG_TOL, max_iter=CG_MA
     return (X[:, 0] if vector else X), info
 
 
-def solve_joint_system(operator, B, *, rank=PRECONDITIONER_RANK, tol=CG_TOL, max_iter=CG_MAX_ITER,
-                       preconditioner=None, warn=True):
+def solve_joint_system(operator, B, *, rank=None, tol=None, max_iter=None, preconditioner=None, warn=True):
     """Solve ``operator @ X = B`` by CG with a pivoted-Cholesky preconditioner.
 
     Returns ``X``, the preconditioner (reusable for further solves) and the CG info.
     """
+    tol = CG_TOL if tol is None else tol
     if preconditioner is None:
+        rank = PRECONDITIONER_RANK if rank is None else rank
         preconditioner = PivotedCholeskyPreconditioner(operator, rank)
     X, info = conjugate_gradients(operator.matvec, B, preconditioner.solve, tol=tol, max_iter=max_iter)
     if warn and not info["converged"]:
