@@ -240,12 +240,14 @@ class GIGaussianProcessRegressor(MultiOutputMixin, RegressorMixin, BaseEstimator
         ``O(n d)`` memory beyond the preconditioner's ``N x 300``; the kernel
         must be a sum of constant-scaled RBF, Matern (nu 2.5 or inf),
         RationalQuadratic, ConstantKernel and WhiteKernel terms, without
-        ``dZdX``. ``"auto"``: ``"cg"`` from 20,000 joint rows on when the
-        kernel allows (there the dense matrix alone needs 3.2 GB), Cholesky
-        below. CG converges in few iterations only when the noise
-        (``alpha``, ``gradient_alpha``) is not tiny against the kernel's
-        variance: on exact data with the default ``alpha=1e-10`` it may stop
-        at its 1,000-iteration cap with a ``ConvergenceWarning``. With
+        ``dZdX``. ``"auto"``: ``"cg"`` from 15,000 joint rows on when the
+        kernel allows, Cholesky below: Cholesky was faster at every size
+        measured, but its peak memory is about 2.2 times the ``8 N^2``
+        bytes of the matrix (1.8 GB at 10,000 rows), 4 GB at 15,000
+        (``benchmarks/results/solver_switch.md``). CG converges in few
+        iterations only when the noise (``alpha``, ``gradient_alpha``) is
+        not tiny against the kernel's variance; otherwise it stops at its
+        1,000-iteration cap with a ``ConvergenceWarning``. With
         ``"cg"``, ``predict(return_std=True)`` and ``predict_gradient(...,
         return_std=True)`` run one CG solve per chunk of test points
         (affordable for tens of points, not thousands), and
@@ -255,8 +257,9 @@ class GIGaussianProcessRegressor(MultiOutputMixin, RegressorMixin, BaseEstimator
         Number of samples the hyperparameter search sees, drawn at random
         (seeded by ``random_state``); the final solve always uses all of
         them. ``None``: all. ``"auto"``: all while the joint system has at
-        most 2,000 rows, else ``2000 // (1 + d)`` samples (each likelihood
-        evaluation then costs well under a second). Measured on the
+        most 2,000 rows or without gradients (scikit-learn's search), else
+        ``2000 // (1 + d)`` samples (each likelihood evaluation then costs
+        well under a second). Measured on the
         water-flow function (8-D, 1000 Sobol points with gradients, 9,000
         rows): the search on 222 samples plus one Cholesky solve of all rows
         fits in 27-32 s of one core, against about 23 minutes for the search
@@ -539,7 +542,8 @@ class GIGaussianProcessRegressor(MultiOutputMixin, RegressorMixin, BaseEstimator
         if not searched or self.n_search_samples is None:
             return None
         if self.n_search_samples == "auto":
-            if n * rows_per_sample <= SEARCH_MAX_ROWS:
+            # values only: scikit-learn's search on every sample
+            if rows_per_sample == 1 or n * rows_per_sample <= SEARCH_MAX_ROWS:
                 return None
             size = max(1, SEARCH_MAX_ROWS // rows_per_sample)
         else:

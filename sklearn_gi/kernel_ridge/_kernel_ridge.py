@@ -80,7 +80,7 @@ class GIKernelRidge(MultiOutputMixin, RegressorMixin, BaseEstimator):
         products of the joint kernel (``O(n^2 d)`` time per iteration, no
         ``N x N`` matrix; RBF-type kernels only, see
         :class:`~sklearn_gi.gaussian_process.GIGaussianProcessRegressor`'s
-        ``solver``). ``"auto"``: ``"cg"`` from 20,000 joint rows on when the
+        ``solver``). ``"auto"``: ``"cg"`` from 15,000 joint rows on when the
         kernel allows. CG needs ``alpha`` large enough for the system to be
         well conditioned.
 

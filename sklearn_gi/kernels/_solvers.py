@@ -12,7 +12,7 @@ __all__ = ["conjugate_gradients", "solve_joint_system", "resolve_solver", "CG_MI
 
 # "auto" solves by conjugate gradients from this many joint rows on (dense Cholesky
 # below): see benchmarks/results/solver_switch.md
-CG_MIN_ROWS = 20000
+CG_MIN_ROWS = 15000
 # rank of the pivoted-Cholesky preconditioner
 PRECONDITIONER_RANK = 300
 CG_TOL = 1e-6
