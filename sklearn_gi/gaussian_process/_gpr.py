@@ -246,7 +246,9 @@ class GIGaussianProcessRegressor(MultiOutputMixin, RegressorMixin, BaseEstimator
         bytes of the matrix (1.8 GB at 10,000 rows), 4 GB at 15,000
         (``benchmarks/results/solver_switch.md``). CG converges in few
         iterations only when the noise (``alpha``, ``gradient_alpha``) is
-        not tiny against the kernel's variance; otherwise it stops at its
+        not tiny against the kernel's variance (measured at 30,000 rows:
+        300 iterations to a residual of 8e-6 at ``alpha=1e-2``, a residual
+        of 0.6 after 150 at ``alpha=1e-4``); otherwise it stops at its
         1,000-iteration cap with a ``ConvergenceWarning``. With
         ``"cg"``, ``predict(return_std=True)`` and ``predict_gradient(...,
         return_std=True)`` run one CG solve per chunk of test points
