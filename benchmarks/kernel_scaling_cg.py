@@ -128,7 +128,7 @@ def run(sizes, noise, models=("GIGP", "RFF + GIRidge"), timeout=7200, max_iter=N
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--n-train", nargs="+", type=int, default=[10000, 3000, 1000])
-    parser.add_argument("--noise", type=float, default=1e-2)
+    parser.add_argument("--noise", type=float, default=0.1)
     parser.add_argument("--cell", nargs=2, metavar=("MODEL", "N"))
     parser.add_argument("--max-iter", type=int, default=None, help="cap on the CG iterations")
     parser.add_argument("--name", default="kernel_scaling_cg")
