@@ -235,3 +235,36 @@ def test_bateman_solves_the_decay_chain_and_validates_its_arguments():
         get_problem("bateman", n_species=0)
     with pytest.raises(ValueError, match="times must be"):
         get_problem("bateman", times=[0.0, 1.0])
+
+
+def _water_flow_by_hand(x):
+    rw, r, Tu, Hu, Tl, Hl, L, Kw = x
+    log_ratio = np.log(r / rw)
+    return 2 * np.pi * Tu * (Hu - Hl) / (log_ratio * (1 + 2 * L * Tu / (log_ratio * rw**2 * Kw) + Tu / Tl))
+
+
+def test_water_flow_formula_and_gradient():
+    water = get_problem("water_flow")
+    assert water.n_features == 8 and water.input_names == ("rw", "r", "Tu", "Hu", "Tl", "Hl", "L", "Kw")
+    X = water.sample(30, random_state=0)
+    np.testing.assert_allclose(water.value(X), [_water_flow_by_hand(x) for x in X], rtol=1e-13)
+    # central differences, step relative to each input's range
+    steps = 1e-5 * (water.bounds[:, 1] - water.bounds[:, 0])
+    shifts = np.eye(8) * steps
+    fd = np.column_stack([(water.value(X + shifts[i]) - water.value(X - shifts[i])) / (2 * steps[i])
+                          for i in range(8)])
+    G = water.gradient(X)
+    np.testing.assert_allclose(G, fd, rtol=1e-6, atol=1e-9 * np.abs(G).max())
+    # the flow rises with the head difference and the borehole radius, falls with its length
+    assert np.all(G[:, 3] > 0) and np.all(G[:, 5] < 0) and np.all(G[:, 0] > 0) and np.all(G[:, 6] < 0)
+
+
+def test_water_flow_matches_smt():
+    problems = pytest.importorskip("smt.problems", reason="smt is not installed (it is in the test extra)")
+    smt_water = problems.WaterFlow()
+    water = get_problem("water_flow")
+    np.testing.assert_array_equal(smt_water.xlimits, water.bounds)
+    X = water.sample(50, random_state=2)
+    np.testing.assert_allclose(water.value(X), smt_water(X)[:, 0], rtol=1e-13)
+    smt_gradient = np.column_stack([smt_water(X, k)[:, 0] for k in range(8)])
+    np.testing.assert_allclose(water.gradient(X), smt_gradient, rtol=1e-9, atol=1e-9)

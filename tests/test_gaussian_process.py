@@ -647,3 +647,64 @@ def test_fit_warnings_point_at_the_callers_line():
                                                        np.sin(x) + x * np.cos(x))
     for record in (*jitter, *undetermined):
         assert record.filename == __file__
+
+
+# ------------------------------------------------------------ solvers and scale
+def _solver_data():
+    rng = np.random.default_rng(0)
+    X = rng.uniform(-2, 2, size=(40, 3))
+    Y = np.c_[np.sin(X[:, 0]) * X[:, 1] + X[:, 2], X[:, 0] ** 2]
+    G = np.stack([np.c_[np.cos(X[:, 0]) * X[:, 1], np.sin(X[:, 0]), np.ones(40)],
+                  np.c_[2 * X[:, 0], np.zeros((40, 2))]], axis=1)
+    G[3, 0, 1] = G[7, 1, 2] = np.nan  # different patterns of unknown partials per output
+    return X, Y, G, rng.uniform(-2, 2, size=(6, 3))
+
+
+def test_cg_solver_equals_cholesky():
+    X, Y, G, X_test = _solver_data()
+    kernel = ConstantKernel(1.0) * RBF([1.0, 1.5, 2.0]) + ConstantKernel(0.1)
+    common = dict(alpha=1e-4, gradient_alpha=1e-4, optimizer=None)
+    exact = GIGaussianProcessRegressor(kernel, solver="cholesky", **common).fit(X, Y, G)
+    cg = GIGaussianProcessRegressor(kernel, solver="cg", **common).fit(X, Y, G)
+    assert exact.solver_ == "cholesky" and cg.solver_ == "cg" and cg.L_ is None
+    assert cg.n_iter_cg_ >= 1 and np.isnan(cg.log_marginal_likelihood_value_)
+    np.testing.assert_allclose(cg.alpha_, exact.alpha_, rtol=0, atol=1e-6 * np.abs(exact.alpha_).max())
+    np.testing.assert_allclose(cg.predict(X_test), exact.predict(X_test), atol=1e-8)
+    np.testing.assert_allclose(cg.predict_gradient(X_test), exact.predict_gradient(X_test), atol=1e-8)
+    for a, b in zip(cg.predict(X_test, return_std=True), exact.predict(X_test, return_std=True)):
+        np.testing.assert_allclose(a, b, atol=1e-8)
+    for a, b in zip(cg.predict(X_test, return_cov=True), exact.predict(X_test, return_cov=True)):
+        np.testing.assert_allclose(a, b, atol=1e-8)
+    for a, b in zip(cg.predict_gradient(X_test, return_std=True),
+                    exact.predict_gradient(X_test, return_std=True)):
+        np.testing.assert_allclose(a, b, atol=1e-8)
+
+
+def test_solver_auto_and_unsupported_cg():
+    X, Y, G, _ = _solver_data()
+    gp = GIGaussianProcessRegressor(RBF(1.0), optimizer=None).fit(X, Y[:, 0], G[:, 0])
+    assert gp.solver_ == "cholesky"  # 160 rows: far below the switch
+    with pytest.raises(ValueError, match="solver='cg' needs a kernel"):
+        GIGaussianProcessRegressor(Matern(1.0, nu=1.5), optimizer=None, solver="cg").fit(X, Y[:, 0])
+    with pytest.raises(ValueError, match="solver"):
+        GIGaussianProcessRegressor(solver="lu").fit(X, Y[:, 0])
+
+
+def test_search_on_a_seeded_subset():
+    X, y, G = make_problem("rosenbrock", 60, random_state=0)
+    full = GIGaussianProcessRegressor(random_state=0).fit(X, y, G)
+    assert full.search_samples_ is None  # 180 rows: the search sees every sample
+    sub = GIGaussianProcessRegressor(random_state=0, n_search_samples=20).fit(X, y, G)
+    again = GIGaussianProcessRegressor(random_state=0, n_search_samples=20).fit(X, y, G)
+    other = GIGaussianProcessRegressor(random_state=1, n_search_samples=20).fit(X, y, G)
+    assert sub.search_samples_.shape == (20,) and np.all(np.diff(sub.search_samples_) > 0)
+    np.testing.assert_array_equal(sub.search_samples_, again.search_samples_)
+    np.testing.assert_array_equal(sub.kernel_.theta, again.kernel_.theta)
+    assert not np.array_equal(sub.search_samples_, other.search_samples_)
+    # the final solve uses all samples: the posterior interpolates every one of them
+    assert sub.alpha_.shape == (180,)
+    np.testing.assert_allclose(sub.predict(X), y, atol=1e-3 * np.abs(y).max())
+    assert not np.allclose(sub.kernel_.theta, full.kernel_.theta)  # searched on less data
+    # no search, no subset
+    fixed = GIGaussianProcessRegressor(RBF(1.0), optimizer=None, n_search_samples=20).fit(X, y, G)
+    assert fixed.search_samples_ is None

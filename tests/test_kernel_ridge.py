@@ -159,3 +159,24 @@ def test_fitted_model_keeps_no_training_blocks():
         size = len(pickle.dumps(model))
         # dual coefficients, inputs and targets: a few (n (1 + d)) vectors, not (n (1 + d))^2
         assert size < 40 * 8 * 60 * 6, (kernel, size)
+
+
+def test_cg_solver_equals_cholesky_with_weights_and_alphas():
+    rng = np.random.default_rng(0)
+    X = rng.uniform(-2, 2, size=(40, 3))
+    Y = np.c_[np.sin(X[:, 0]) * X[:, 1] + X[:, 2], X[:, 0]]
+    G = np.stack([np.c_[np.cos(X[:, 0]) * X[:, 1], np.sin(X[:, 0]), np.ones(40)],
+                  np.c_[np.ones(40), np.zeros((40, 2))]], axis=1)
+    G[3, 0, 1] = np.nan
+    weights, X_test = rng.uniform(0.5, 2.0, 40), rng.uniform(-2, 2, size=(5, 3))
+    for alpha in (1e-3, [1e-3, 1e-2]):
+        exact = GIKernelRidge(alpha=alpha, gamma=0.3, solver="cholesky").fit(X, Y, G, sample_weight=weights)
+        cg = GIKernelRidge(alpha=alpha, gamma=0.3, solver="cg").fit(X, Y, G, sample_weight=weights)
+        assert cg.solver_ == "cg" and exact.solver_ == "cholesky"
+        scale = np.abs(exact.dual_coef_).max()
+        np.testing.assert_allclose(cg.dual_coef_, exact.dual_coef_, atol=1e-6 * scale)
+        np.testing.assert_allclose(cg.predict(X_test), exact.predict(X_test), atol=1e-8)
+        np.testing.assert_allclose(cg.predict_gradient(X_test), exact.predict_gradient(X_test), atol=1e-8)
+    assert GIKernelRidge(gamma=0.3).fit(X, Y, G).solver_ == "cholesky"  # "auto" on 160 rows
+    with pytest.raises(ValueError, match="solver='cg' needs a kernel"):
+        GIKernelRidge(kernel="poly", solver="cg").fit(X, Y, G)

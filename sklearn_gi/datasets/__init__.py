@@ -6,7 +6,9 @@ uniformly or as a Latin hypercube (``sampling="lhs"``). Problems: the seven
 2-D Sobolev-training functions of Czarnecki et al. (2017), McDonagh and
 Chen's two simulators, Runge's function, a sine, and ``"wing_weight"``, the
 10-input light-aircraft wing weight of Forrester, Sobester and Keane (2008),
-in the units of ``smt.problems.WingWeight`` (sweep in degrees), and
+in the units of ``smt.problems.WingWeight`` (sweep in degrees),
+``"water_flow"``, the 8-input borehole function (Harper and Gupta, 1983; the
+water-flow test of SMT and Surrogates.jl), and
 ``"bateman"``, the amounts of a radioactive decay chain at fixed times as
 functions of the decay rates (Bateman, 1910; multi-output).
 

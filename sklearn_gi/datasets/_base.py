@@ -186,7 +186,8 @@ def make_problem(
         ``"rosenbrock"``, ``"styblinski_tang"``; McDonagh and Chen's simulators
         ``"mcdonagh_dynamic_2d"`` (10 outputs) and ``"mcdonagh_regression_8d"``;
         ``"runge"`` and ``"sin"``; the 10-input aircraft ``"wing_weight"``
-        (Forrester, Sobester and Keane, 2008); ``"bateman"``, a radioactive
+        (Forrester, Sobester and Keane, 2008); the 8-input borehole
+        ``"water_flow"`` (Harper and Gupta, 1983); ``"bateman"``, a radioactive
         decay chain (Bateman, 1910; multi-output).
     n_samples : int, default=100
         Number of samples.

@@ -91,6 +91,7 @@ class JointObservations:
             targets = np.concatenate([Y, G.transpose(2, 0, 1).reshape(self.n_gradients * n, self.k)])
         self.targets = targets
         self.groups = self._mask_groups(np.isfinite(targets))
+        self.noise_scale = noise_scale
         self.noise_weight = (np.ones(self.n_gradients) if noise_scale is None
                              else 1.0 / np.asarray(noise_scale, dtype=float) ** 2)
 

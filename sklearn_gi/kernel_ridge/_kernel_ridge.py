@@ -11,6 +11,8 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ..gaussian_process._derivative_kernels import SUPPORTED_KERNELS, compile_kernel, polynomial_kernel
 from ..gaussian_process._joint import JointObservations
+from ..kernels._iterative import IterativeJointSolution
+from ..kernels._solvers import resolve_solver
 from ..linear_model._normal_equations import solve_normal_equations
 from ..utils._threads import joint_fit_work, joint_predict_work, limit_blas_threads
 from ..utils._validation import (
@@ -92,6 +94,15 @@ class GIKernelRidge(MultiOutputMixin, RegressorMixin, BaseEstimator):
         BLAS threads used while fitting and predicting. None: one thread while
         the joint system has fewer than about 2,000 rows (more are slower
         there, see :ref:`threads`), else the BLAS library's setting.
+    solver : {"auto", "cholesky", "cg"}, default="auto"
+        ``"cholesky"``: dense factorisation of the ``n (1 + d)`` system.
+        ``"cg"``: preconditioned conjugate gradients with matrix-free
+        products of the joint kernel (``O(n^2 d)`` time per iteration, no
+        ``N x N`` matrix; RBF-type kernels only, see
+        :class:`~sklearn_gi.gaussian_process.GIGaussianProcessRegressor`'s
+        ``solver``). ``"auto"``: ``"cg"`` from 15,000 joint rows on when the
+        kernel allows. CG needs ``alpha`` large enough for the system to be
+        well conditioned.
 
     Attributes
     ----------
@@ -102,7 +113,7 @@ class GIKernelRidge(MultiOutputMixin, RegressorMixin, BaseEstimator):
     X_fit_ : ndarray of shape (n_samples, n_features)
     y_mean_ : ndarray of shape (n_outputs,)
         The mean added to the predictions (0 when ``normalize_y=False``).
-    solver_ : {"cholesky", "lstsq"}
+    solver_ : {"cholesky", "lstsq", "cg"}
     n_features_in_ : int
     feature_names_in_ : ndarray of shape (`n_features_in_`,)
 
@@ -150,11 +161,13 @@ class GIKernelRidge(MultiOutputMixin, RegressorMixin, BaseEstimator):
         "kernel_params": [dict, None],
         "gradient_weight": [Interval(Real, 0, None, closed="left")],
         "normalize_y": ["boolean"],
+        "solver": [StrOptions({"auto", "cholesky", "cg"})],
         "n_threads": [None, Interval(Integral, 1, None, closed="left")],
     }
 
     def __init__(self, alpha=1.0, *, kernel="rbf", gamma=None, degree=3, coef0=1,
-                 kernel_params=None, gradient_weight=1.0, normalize_y=True, n_threads=None):
+                 kernel_params=None, gradient_weight=1.0, normalize_y=True, solver="auto",
+                 n_threads=None):
         self.alpha = alpha
         self.kernel = kernel
         self.gamma = gamma
@@ -163,6 +176,7 @@ class GIKernelRidge(MultiOutputMixin, RegressorMixin, BaseEstimator):
         self.kernel_params = kernel_params
         self.gradient_weight = gradient_weight
         self.normalize_y = normalize_y
+        self.solver = solver
         self.n_threads = n_threads
 
     def _compiled_kernel(self, n_features):
@@ -244,14 +258,22 @@ class GIKernelRidge(MultiOutputMixin, RegressorMixin, BaseEstimator):
         if G is not None:
             G = G / y_scale[None, :, None]
         system = JointObservations(X, Y, G, J)
+        d = system.n_gradients
+        weights = np.concatenate([sample_weight] + [sample_weight * self.gradient_weight] * d)
+        self._cg = None
+        if resolve_solver(self.solver, system.n_observations, node, p, has_jacobian=J is not None) == "cg":
+            self._fit_cg(node, X, Y, G, system, weights, alpha, y.ndim)
+            self.dual_coef_ = self.dual_coef_ * y_scale  # in the targets' units, as below
+            self._cg.dual = self._cg.dual * y_scale
+            self._dual = system.dual_parts(self._cg.dual)
+            self.y_mean_ = y_mean
+            return self
         K, _ = system.covariance(node)
         if not np.all(np.isfinite(K)):
             raise ValueError(
                 f"GIKernelRidge: the kernel matrix of X overflowed (kernel={self.kernel!r}); "
                 "rescale X, or lower gamma or degree."
             )
-        d = system.n_gradients
-        weights = np.concatenate([sample_weight] + [sample_weight * self.gradient_weight] * d)
         dual = np.zeros((system.n_observations, k))
         solvers = set()
         for group in system.groups:
@@ -277,6 +299,29 @@ class GIKernelRidge(MultiOutputMixin, RegressorMixin, BaseEstimator):
         self._dual = system.dual_parts(dual)
         return self
 
+    def _fit_cg(self, node, X, Y, G, system, weights, alpha, y_ndim):
+        """Dual coefficients by preconditioned conjugate gradients, one solve per value of alpha."""
+        k = Y.shape[1]
+        dual = np.zeros((system.n_observations, k))
+        alphas = np.broadcast_to(alpha, (k,))
+        for value in np.unique(alphas):
+            cols = np.flatnonzero(alphas == value)
+            sub = JointObservations(X, Y[:, cols], None if G is None else G[:, cols])
+            noise = np.full(system.n_observations, value)
+            self._cg = IterativeJointSolution(node, sub, noise, row_scale=np.sqrt(weights))
+            dual[:, cols] = self._cg.dual
+        self.solver_ = "cg"
+        self.dual_coef_ = dual[:, 0] if y_ndim == 1 else dual
+        self.X_fit_ = X
+        self._system, self._y_ndim = system, y_ndim
+        self._dual = system.dual_parts(dual)
+        self._cg.dual = dual  # the products below use every output's weights
+
+    def _means(self, node, X, want_values, want_gradients):
+        if self._cg is not None:
+            return self._cg.means(X, want_values, want_gradients)
+        return self._system.means(node, X, *self._dual, want_values, want_gradients)
+
     def _check_X(self, X):
         check_is_fitted(self, "dual_coef_")
         return validate_data(self, X, reset=False, dtype=np.float64)
@@ -295,7 +340,7 @@ class GIKernelRidge(MultiOutputMixin, RegressorMixin, BaseEstimator):
         """
         X = self._check_X(X)
         node = self._compiled_kernel(X.shape[1])  # fresh per call: thread-safe, no caches kept
-        values, _ = self._system.means(node, X, *self._dual, True, False)
+        values, _ = self._means(node, X, True, False)
         values = check_finite_output(values + self.y_mean_, method="predict", estimator=self)
         return values[:, 0] if self._y_ndim == 1 else values
 
@@ -318,7 +363,7 @@ class GIKernelRidge(MultiOutputMixin, RegressorMixin, BaseEstimator):
         """
         X = self._check_X(X)
         node = self._compiled_kernel(X.shape[1])
-        _, grads = self._system.means(node, X, *self._dual, False, True)
+        _, grads = self._means(node, X, False, True)
         if dZdX is not None:
             J, _ = check_feature_jacobian(dZdX, n_samples=X.shape[0], n_model_features=X.shape[1])
             grads = grads @ J if J.ndim == 2 else np.einsum("akp,apr->akr", grads, J)
