@@ -16,10 +16,18 @@ separate family: :func:`make_stochastic_problem` draws simulator runs
 ``X, Y, dYdX`` of ``"heteroscedastic"``, ``"garch"`` (McDonagh and Chen's
 GARCH(1,1)) and ``"blob_image"``, and each :class:`StochasticProblem` has an
 exact reference sampler and conditional mean.
+
+Huge and Savine's Monte Carlo pricing problems ("Differential Machine
+Learning", 2020): :func:`make_bachelier` (a basket option on correlated
+Bachelier assets, any dimension, seeded market) and
+:func:`make_black_scholes` draw paths labelled with one noisy payoff and its
+pathwise derivative; :class:`BachelierBasket` and :class:`BlackScholesCall`
+give the exact prices and deltas and the authors' test spots.
 """
 
 from . import _bateman, _classic, _engineering, _mcdonagh, _sobolev_functions  # noqa: F401  (registration)
 from ._base import GradientProblem, get_problem, list_problems, make_problem
+from ._differential_ml import BachelierBasket, BlackScholesCall, make_bachelier, make_black_scholes
 from ._sobolev_functions import SOBOLEV_FUNCTIONS
 from ._stochastic import (
     StochasticProblem,
@@ -38,4 +46,8 @@ __all__ = [
     "get_stochastic_problem",
     "list_stochastic_problems",
     "make_stochastic_problem",
+    "BachelierBasket",
+    "BlackScholesCall",
+    "make_bachelier",
+    "make_black_scholes",
 ]
