@@ -18,6 +18,8 @@ Models (``--models``):
 * ``standard net``: the same network and protocol on values only.
 * ``GIMLP``: ``GIMLPRegressor(random_state=seed)``, its defaults (``solver="auto"``:
   L-BFGS below 2048 paths, else Adam one-cycle).
+* ``GIMLP float32``: the same defaults fitted on float32 copies of the data
+  (the twin net trains in float32 too).
 * ``GIMLP one-cycle``: ``GIMLPRegressor(solver="adam", learning_rate="one_cycle")``, the
   user guide's setting for noisy data (the defaults' large-data path at any size).
 * ``GIRidge poly``: ``make_gi_pipeline(StandardScaler(), PolynomialFeatures(k), GIRidge())``,
@@ -36,6 +38,7 @@ the polynomial Jacobian ``(m, p, d)`` would pass 1 GB (20-D from m = 4096);
 """
 
 import argparse
+import csv
 import os
 import time
 import warnings
@@ -49,7 +52,8 @@ PUBLISHED_TWIN = {  # notebook charts, one market and seed each: (values, deltas
     (7, 4096): (0.24, 0.30), (7, 8192): (0.14, 0.10), (7, 16384): (0.11, 0.09),
     (20, 4096): (0.23, 0.16), (20, 8192): (0.13, 0.07), (20, 16384): (0.10, 0.05),
 }
-MODELS = ["twin net", "standard net", "GIMLP", "GIMLP one-cycle", "GIRidge poly", "Ridge poly", "GIGP"]
+MODELS = ["twin net", "standard net", "GIMLP", "GIMLP float32", "GIMLP one-cycle", "GIRidge poly",
+          "Ridge poly", "GIGP"]
 DEFAULT_MODELS = ["twin net", "standard net", "GIMLP", "GIMLP one-cycle", "GIRidge poly", "Ridge poly"]
 GP_MAX_EQUATIONS = 8192
 TITLE = "Differential ML: Monte Carlo prices with pathwise derivatives"
@@ -76,7 +80,7 @@ def make_model(name, d, seed):
         return TwinNet(True, random_state=seed), True
     if name == "standard net":
         return TwinNet(False, random_state=seed), False
-    if name == "GIMLP":
+    if name in ("GIMLP", "GIMLP float32"):  # float32: the same defaults, fitted on float32 arrays
         return GIMLPRegressor(random_state=seed), True
     if name == "GIMLP one-cycle":  # the user guide's setting for noisy data: the large-data path at any size
         return GIMLPRegressor(solver="adam", learning_rate="one_cycle", random_state=seed), True
@@ -135,11 +139,14 @@ def run_cell(d, m, seed, models):
     import torch
 
     torch.set_num_threads(1)
-    X, y, dYdX, X_test, price, delta = problem_data(d, m, seed)
+    data = problem_data(d, m, seed)
     rows = []
     for name in models:
         if not applicable(name, d, m):
             continue
+        X, y, dYdX, X_test, price, delta = data
+        if name.endswith("float32"):  # as the twin net trains: the label noise dwarfs float32 rounding
+            X, y, dYdX, X_test = (a.astype(np.float32) for a in (X, y, dYdX, X_test))
         model, uses_gradients = make_model(name, d, seed)
         cpu, wall = time.process_time(), time.perf_counter()
         with warnings.catch_warnings():
@@ -176,11 +183,13 @@ def summarize(rows):
     for (problem, d, m, model), items in sorted(groups.items(), key=lambda kv: (
             kv[0][0], kv[0][1], kv[0][2], MODELS.index(kv[0][3]) if kv[0][3] in MODELS else 99)):
         twin = groups.get((problem, d, m, "twin net"), [])
-        out = {"problem": problem, "d": d, "m": m, "model": model, "seeds": len(items)}
+        out = {"problem": problem, "d": d, "m": m, "model": model, "seeds": len(items),
+               "value_vs_twin": np.nan, "delta_vs_twin": np.nan, "fit_vs_twin": np.nan}
         for key in ("value_rmse_x100", "delta_rmse_x100", "fit_cpu_s", "fit_wall_s"):
-            out[key] = float(np.nanmedian([r[key] for r in items])) if items else np.nan
+            values = [r[key] for r in items if np.isfinite(r[key])]
+            out[key] = float(np.median(values)) if values else np.nan
             if twin and key != "fit_wall_s":
-                reference = float(np.nanmedian([r[key] for r in twin]))
+                reference = float(np.median([r[key] for r in twin]))
                 out[key.split("_")[0] + "_vs_twin"] = out[key] / reference if reference > 0 else np.nan
         out["solver"] = ",".join(sorted({r["solver"] for r in items if r["solver"]}))
         published = PUBLISHED_TWIN.get((d, m)) if problem == "bachelier" else None
@@ -200,7 +209,8 @@ def verdicts(table):
     """Per Bachelier cell: the sklearn-gi rows at or below the twin net in both medians, time <= 2x."""
     lines = []
     for r in table:
-        if r["problem"] != "bachelier" or not r["model"].startswith("GI") or "value_vs_twin" not in r:
+        if (r["problem"] != "bachelier" or not r["model"].startswith("GI")
+                or not np.isfinite(r["fit_vs_twin"])):
             continue
         ok = r["value_vs_twin"] <= 1 and r["delta_vs_twin"] <= 1 and r["fit_vs_twin"] <= 2
         lines.append(f"- {r['d']}-D, m={r['m']}, {r['model']}: values {r['value_vs_twin']:.2f}x, "
@@ -256,6 +266,8 @@ def main(argv=None):
     parser.add_argument("--n-jobs", type=int, default=1)
     parser.add_argument("--name", default="differential_ml", help="results file name")
     parser.add_argument("--no-plot", dest="plot", action="store_false")
+    parser.add_argument("--log", default=None, metavar="CSV",
+                        help="append each finished cell's runs to this CSV (for --from-runs)")
     parser.add_argument("--from-runs", nargs="+", default=None, metavar="CSV",
                         help="summarize these runs CSVs (e.g. of several partial runs) without running")
     args = parser.parse_args(argv)
@@ -264,21 +276,28 @@ def main(argv=None):
     for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ.setdefault(var, "1")
     dims = [d for d in args.dims if d > 0] + ([] if args.no_black_scholes else [0])
-    # largest cells first, so that parallel workers finish together
+    # smallest cells first: an interrupted run has whole sizes (with --log)
     jobs = sorted(((d, m, s) for d in dims for m in args.sizes for s in range(args.seeds)),
-                  key=lambda j: -j[1] * max(j[0], 1))
+                  key=lambda j: (j[1], j[0], j[2]))
     start = time.perf_counter()
     if args.n_jobs == 1:
-        rows = []
-        for job in jobs:
-            rows += run_cell(*job, args.models)
-            print(f"  done d={job[0]} m={job[1]} seed={job[2]} ({time.perf_counter() - start:.0f} s)",
-                  flush=True)
+        parts = (run_cell(*job, args.models) for job in jobs)
     else:
         from joblib import Parallel, delayed
 
-        parts = Parallel(n_jobs=args.n_jobs, verbose=5)(delayed(run_cell)(*job, args.models) for job in jobs)
-        rows = [r for part in parts for r in part]
+        parts = Parallel(n_jobs=args.n_jobs, return_as="generator_unordered")(
+            delayed(run_cell)(*job, args.models) for job in jobs)
+    rows = []
+    for part in parts:
+        rows += part
+        if args.log:
+            with open(args.log, "a", newline="") as fh:
+                writer = csv.DictWriter(fh, fieldnames=RUN_COLUMNS, extrasaction="ignore")
+                if fh.tell() == 0:
+                    writer.writeheader()
+                writer.writerows(part)
+        print(f"  done d={part[0]['d']} m={part[0]['m']} seed={part[0]['seed']} "
+              f"({time.perf_counter() - start:.0f} s)", flush=True)
     table = summarize(rows)
     load = os.getloadavg()
     notes = "\n".join([
@@ -306,8 +325,6 @@ def main(argv=None):
 
 
 def _from_runs(args):
-    import csv
-
     rows = []
     for path in args.from_runs:
         with open(path) as fh:

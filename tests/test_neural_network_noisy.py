@@ -116,3 +116,13 @@ def test_early_stopping_cuts_the_one_cycle_on_validation(basket_3d):
                            learning_rate_init=0.5, random_state=0).fit(X, y, G)
     assert model.solver_ == "adam" and model.validation_loss_curve_ is not None
     assert model.best_loss_ == min(model.validation_loss_curve_)
+
+
+def test_small_data_defaults_are_the_previous_defaults_bit_for_bit():
+    # the committed suite and McDonagh tables (n <= 100) keep their fits
+    X, y, G = make_problem("mccormick", 40, random_state=0)
+    new = GIMLPRegressor((8, 8), random_state=0).fit(X, y, G)
+    old = GIMLPRegressor((8, 8), solver="lbfgs", activation="tanh", partial_weights=None,
+                         max_iter=5000, learning_rate_init=1e-3, random_state=0).fit(X, y, G)
+    np.testing.assert_array_equal(new.predict(X), old.predict(X))
+    assert new.n_iter_ == old.n_iter_
