@@ -235,7 +235,7 @@ def plot(table, path):
                              if (r["problem"], r["d"], r["model"]) == (problem, d, model)
                              and np.isfinite(r[key]))
                 if pts:
-                    ax.plot(*zip(*pts), marker="o", label=model,
+                    ax.plot(*zip(*pts), marker="o", label=model, color=f"C{MODELS.index(model)}",
                             linestyle="--" if model in ("twin net", "standard net") else "-")
             if problem == "bachelier":
                 pub = sorted((m, v[row]) for (dd, m), v in PUBLISHED_TWIN.items() if dd == d)
