@@ -417,7 +417,8 @@ def _mlp(**params):
     ({}, 1, np.float64),
     ({"solver": "adam", "early_stopping": True, "activation": "silu"}, 2, np.float64),
     ({"gradient_projections": 1}, 2, np.float32),
-], ids=["lbfgs", "adam-early-stopping", "projections-float32"])
+    ({"solver": "adam", "learning_rate": "one_cycle"}, 1, np.float64),
+], ids=["lbfgs", "adam-early-stopping", "projections-float32", "one-cycle-softplus-rms"])
 def test_mlp_round_trip(params, k, dtype, tmp_path):
     X, y, G = _data(k=k)
     X = X.astype(dtype)

@@ -991,8 +991,9 @@ class GIConditionalGAN(MultiOutputMixin, RegressorMixin, BaseEstimator):
         seeds = random_state.randint(np.iinfo(np.int32).max, size=int(self.n_mean_estimators))
         regressions = []
         for seed in seeds:
-            regression = GIMLPRegressor(
+            regression = GIMLPRegressor(  # L-BFGS at any size, as before solver="auto"
                 hidden_layer_sizes=layers, activation=self.activation, gradient_weight=weight,
+                solver="lbfgs", max_iter=5000,
                 gradient_projections=self.gradient_projections, early_stopping=n >= 2,
                 device=str(self.device_), random_state=int(seed),
             )

@@ -891,7 +891,9 @@ def _load_mlp(reader, obj, extra):
         raise _refuse("GIMLPRegressor without weights.")
 
     def build():
-        return MLPModule(obj.n_features_in_, obj._hidden_sizes(), obj.n_outputs_, obj.activation)
+        # activation_ is the resolved activation (files before activation="auto" lack it)
+        activation = getattr(obj, "activation_", obj.activation)
+        return MLPModule(obj.n_features_in_, obj._hidden_sizes(), obj.n_outputs_, activation)
 
     _check_shapes(build, [tensors])
     try:

@@ -37,15 +37,20 @@ class SobolevData:
     feature_jacobian : torch.Tensor of shape (p, d) or (n, p, d), or None
     weights : torch.Tensor of shape (n,) or None
         Sample weights; None weighs every sample equally.
+    partial_weights : torch.Tensor of shape (d,) or None
+        Factor of each input's gradient residual (``gradients`` are already
+        multiplied by it; the model's Jacobian is multiplied in the loss).
     """
 
-    def __init__(self, X, y, gradients=None, mask=None, feature_jacobian=None, weights=None):
+    def __init__(self, X, y, gradients=None, mask=None, feature_jacobian=None, weights=None,
+                 partial_weights=None):
         self.X = X
         self.y = y
         self.gradients = gradients
         self.mask = mask
         self.feature_jacobian = feature_jacobian
         self.weights = weights
+        self.partial_weights = partial_weights
 
     def __len__(self):
         return self.X.shape[0]
@@ -62,6 +67,7 @@ class SobolevData:
             None if self.mask is None else self.mask[index],
             J,
             None if self.weights is None else self.weights[index],
+            self.partial_weights,
         )
 
 
@@ -170,6 +176,41 @@ class DivergenceGuard(Callback):
         )
 
 
+class OneCycleSchedule(Callback):
+    """Set Adam's learning rate at the start of each epoch on a one-cycle schedule.
+
+    The rate is ``peak * interp(epoch / epochs, fractions, factors)`` for the
+    knots ``(fraction of the epochs, factor of the peak)``: a warm-up to the
+    peak, then an annealing far below it (Smith's one-cycle policy, as Huge
+    and Savine's twin network uses it).
+
+    Parameters
+    ----------
+    peak : float
+    epochs : int
+    knots : sequence of (float, float)
+    """
+
+    def __init__(self, peak, epochs, knots):
+        self.peak = peak
+        self.epochs = epochs
+        self.knots = knots
+
+    def rate(self, epoch):
+        fractions, factors = zip(*self.knots)
+        position = epoch / self.epochs
+        # linear interpolation between the knots (numpy-free: called every epoch)
+        for (x0, y0), (x1, y1) in zip(self.knots[:-1], self.knots[1:]):
+            if position <= x1:
+                return self.peak * (y0 + (y1 - y0) * (position - x0) / (x1 - x0))
+        return self.peak * factors[-1]
+
+    def on_epoch_begin(self, net, **kwargs):
+        rate = self.rate(len(net.history) - 1)  # the net opened this epoch's row already
+        for group in net.optimizer_.param_groups:
+            group["lr"] = rate
+
+
 class _LastStepAccumulator:
     """Keep the last loss evaluation of an optimizer step (L-BFGS evaluates several)."""
 
@@ -271,6 +312,8 @@ class SobolevNet(NeuralNet):
                 target, mask = project_targets(projections, target, mask)
             out, jac = model_jacobian(self.module_, X, projections=projections, create_graph=training)
             jac = chain_feature_jacobian(jac, data.feature_jacobian)
+            if data.partial_weights is not None:  # the targets carry the factors already
+                jac = jac * data.partial_weights
             loss = weighted_mean_squared_error(out, data.y, data.weights)
             loss = loss + self.gradient_weight * masked_squared_error(
                 jac, target, mask, weights=data.weights, epsilon=self.gradient_epsilon

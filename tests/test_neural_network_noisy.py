@@ -1,0 +1,128 @@
+"""GIMLPRegressor on large noisy data: solver="auto", the one-cycle schedule, partial_weights."""
+
+import warnings
+
+import numpy as np
+import pytest
+from sklearn.exceptions import ConvergenceWarning
+
+from sklearn_gi.datasets import BachelierBasket, make_problem
+from sklearn_gi.neural_network import GIMLPRegressor
+from sklearn_gi.neural_network._gi_mlp import AUTO_ADAM_MIN_SAMPLES, ONE_CYCLE_KNOTS
+from sklearn_gi.neural_network._sobolev_net import OneCycleSchedule
+
+pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+
+
+@pytest.fixture(scope="module")
+def basket_3d():
+    basket = BachelierBasket(3, random_state=0)
+    X, y, dYdX = basket.simulate(AUTO_ADAM_MIN_SAMPLES, random_state=0)
+    X_test = basket.test_spots(500, random_state=1)
+    return X, y, dYdX, X_test, basket.price(X_test), basket.delta(X_test)
+
+
+def _rmse(a, b):
+    return float(np.sqrt(np.mean((a - b) ** 2)))
+
+
+def test_auto_picks_lbfgs_below_the_switch_and_one_cycle_adam_from_it():
+    X, y, G = make_problem("sin", AUTO_ADAM_MIN_SAMPLES - 1, random_state=0)
+    small = GIMLPRegressor((4,), max_iter=20, random_state=0).fit(X[:50], y[:50], G[:50])
+    assert (small.solver_, small.activation_, small.partial_weights_) == ("lbfgs", "tanh", None)
+    X, y, G = make_problem("sin", AUTO_ADAM_MIN_SAMPLES, random_state=0)
+    large = GIMLPRegressor((4,), max_iter=3, random_state=0).fit(X, y, G)
+    assert (large.solver_, large.activation_) == ("adam", "softplus")
+    assert large.n_iter_ == 3 and large.converged_  # the schedule is the budget: no warning
+    # 16 batches per epoch
+    assert large.net_.batch_size == max(256, AUTO_ADAM_MIN_SAMPLES // 16)
+    # an explicit solver="adam" keeps the constant rate, tanh and unweighted partials
+    adam = GIMLPRegressor((4,), solver="adam", max_iter=2, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        adam.fit(X, y, G)
+    assert adam.activation_ == "tanh" and adam.partial_weights_ is None
+    assert adam.net_.batch_size == 200 and adam.net_.lr == 1e-3
+
+
+def test_one_cycle_rates_follow_the_knots():
+    schedule = OneCycleSchedule(0.1, 100, ONE_CYCLE_KNOTS)
+    np.testing.assert_allclose([schedule.rate(e) for e in (0, 10, 20, 40, 60, 90, 100)],
+                               [1e-8, 0.05, 0.1, 0.055, 0.01, 1e-6, 1e-8], rtol=1e-6)
+    fractions, factors = zip(*ONE_CYCLE_KNOTS)
+    epochs = np.arange(0, 101)
+    np.testing.assert_allclose([schedule.rate(e) for e in epochs],
+                               0.1 * np.interp(epochs / 100, fractions, factors))
+
+
+def test_one_cycle_adam_learns_noisy_monte_carlo_prices(basket_3d):
+    X, y, G, X_test, price, delta = basket_3d
+    model = GIMLPRegressor((16, 16), max_iter=30, random_state=0).fit(X, y, G)
+    assert model.solver_ == "adam"
+    baseline = _rmse(price.mean(), price)
+    error = _rmse(model.predict(X_test), price)
+    assert error < baseline / 8, (error, baseline)
+    delta_error = _rmse(model.predict_gradient(X_test), delta)
+    assert delta_error < _rmse(delta.mean(axis=0), delta) / 4
+    # the labels' own noise is far larger than the fit's error
+    assert error < _rmse(y, model.predict(X)) / 5
+
+
+def test_rms_partial_weights_equal_explicit_inverse_rms(basket_3d):
+    X, y, G, X_test, *_ = basket_3d
+    kw = dict(hidden_layer_sizes=(8,), max_iter=3, random_state=0)
+    rms = GIMLPRegressor(partial_weights="rms", **kw).fit(X, y, G)
+    standardized = G * X.std(axis=0) / y.std()
+    expected = 1.0 / np.sqrt(np.mean(standardized**2, axis=0))
+    np.testing.assert_allclose(rms.partial_weights_, expected, rtol=1e-10)
+    explicit = GIMLPRegressor(partial_weights=expected, **kw).fit(X, y, G)
+    np.testing.assert_allclose(explicit.predict(X_test), rms.predict(X_test), rtol=1e-6, atol=1e-9)
+    # "auto" on the one-cycle path is "rms"; None is unweighted and changes the fit
+    auto = GIMLPRegressor(**kw).fit(X, y, G)
+    np.testing.assert_array_equal(auto.predict(X_test), rms.predict(X_test))
+    plain = GIMLPRegressor(partial_weights=None, **kw).fit(X, y, G)
+    assert plain.partial_weights_ is None
+    assert not np.allclose(plain.predict(X_test), rms.predict(X_test))
+
+
+def test_partial_weights_scale_each_partial_residual():
+    # zero weight on input 1: its (wrong) partials must not matter
+    X, y, G = make_problem("sin", 40, random_state=0)
+    X2 = np.hstack([X, np.linspace(0, 1, 40)[:, None]])
+    G_good = np.hstack([G, np.zeros((40, 1))])
+    G_bad = np.hstack([G, np.full((40, 1), 5.0)])
+    kw = dict(hidden_layer_sizes=(8,), max_iter=40, partial_weights=[1.0, 0.0], random_state=0)
+    a = GIMLPRegressor(**kw).fit(X2, y, G_good)
+    b = GIMLPRegressor(**kw).fit(X2, y, G_bad)
+    np.testing.assert_allclose(a.predict(X2), b.predict(X2), rtol=1e-10, atol=1e-12)
+    # an all-zero partial keeps factor 1 under "rms"
+    rms = GIMLPRegressor((4,), partial_weights="rms", max_iter=5, random_state=0).fit(X2, y, G_good)
+    assert rms.partial_weights_[1] == 1.0 and np.isfinite(rms.partial_weights_).all()
+
+
+@pytest.mark.parametrize("weights, match", [([1.0], r"shape \(n_inputs,\) = \(2,\)"),
+                                            ([1.0, -1.0], "non-negative"),
+                                            ([1.0, np.nan], "finite"),
+                                            ("bad", "partial_weights")])
+def test_bad_partial_weights_are_refused(weights, match):
+    X, y, G = make_problem("rosenbrock", 10, random_state=0)
+    with pytest.raises(ValueError, match=match):
+        GIMLPRegressor((4,), partial_weights=weights, max_iter=2).fit(X, y, G)
+
+
+def test_early_stopping_cuts_the_one_cycle_on_validation(basket_3d):
+    X, y, G, *_ = basket_3d
+    model = GIMLPRegressor((8,), max_iter=40, early_stopping=True, n_iter_no_change=2,
+                           learning_rate_init=0.5, random_state=0).fit(X, y, G)
+    assert model.solver_ == "adam" and model.validation_loss_curve_ is not None
+    assert model.best_loss_ == min(model.validation_loss_curve_)
+
+
+def test_small_data_defaults_are_the_previous_defaults_bit_for_bit():
+    # the committed suite and McDonagh tables (n <= 100) keep their fits
+    X, y, G = make_problem("mccormick", 40, random_state=0)
+    new = GIMLPRegressor((8, 8), random_state=0).fit(X, y, G)
+    old = GIMLPRegressor((8, 8), solver="lbfgs", activation="tanh", partial_weights=None,
+                         max_iter=5000, learning_rate_init=1e-3, random_state=0).fit(X, y, G)
+    np.testing.assert_array_equal(new.predict(X), old.predict(X))
+    assert new.n_iter_ == old.n_iter_
