@@ -68,12 +68,12 @@ def test_one_cycle_adam_learns_noisy_monte_carlo_prices(basket_3d):
     assert error < _rmse(y, model.predict(X)) / 5
 
 
-def test_rms_partial_weights_equal_explicit_inverse_rms(basket_3d):
+def test_rms_partial_weights_equal_explicit_inverse_mean_squares(basket_3d):
     X, y, G, X_test, *_ = basket_3d
     kw = dict(hidden_layer_sizes=(8,), max_iter=3, random_state=0)
     rms = GIMLPRegressor(partial_weights="rms", **kw).fit(X, y, G)
     standardized = G * X.std(axis=0) / y.std()
-    expected = 1.0 / np.sqrt(np.mean(standardized**2, axis=0))
+    expected = 1.0 / np.mean(standardized**2, axis=0)  # weights of the squared errors
     np.testing.assert_allclose(rms.partial_weights_, expected, rtol=1e-10)
     explicit = GIMLPRegressor(partial_weights=expected, **kw).fit(X, y, G)
     np.testing.assert_allclose(explicit.predict(X_test), rms.predict(X_test), rtol=1e-6, atol=1e-9)
@@ -85,7 +85,7 @@ def test_rms_partial_weights_equal_explicit_inverse_rms(basket_3d):
     assert not np.allclose(plain.predict(X_test), rms.predict(X_test))
 
 
-def test_partial_weights_scale_each_partial_residual():
+def test_partial_weights_weigh_each_partials_squared_error():
     # zero weight on input 1: its (wrong) partials must not matter
     X, y, G = make_problem("sin", 40, random_state=0)
     X2 = np.hstack([X, np.linspace(0, 1, 40)[:, None]])
@@ -95,7 +95,7 @@ def test_partial_weights_scale_each_partial_residual():
     a = GIMLPRegressor(**kw).fit(X2, y, G_good)
     b = GIMLPRegressor(**kw).fit(X2, y, G_bad)
     np.testing.assert_allclose(a.predict(X2), b.predict(X2), rtol=1e-10, atol=1e-12)
-    # an all-zero partial keeps factor 1 under "rms"
+    # an all-zero partial keeps weight 1 under "rms"
     rms = GIMLPRegressor((4,), partial_weights="rms", max_iter=5, random_state=0).fit(X2, y, G_good)
     assert rms.partial_weights_[1] == 1.0 and np.isfinite(rms.partial_weights_).all()
 

@@ -391,3 +391,18 @@ def test_bad_values_and_partials_are_clean_errors_or_clean_fits():
             assert np.all(np.isfinite(fitted.predict(X_const)))
             assert np.all(np.isfinite(fitted.predict_gradient(X_const)))
             assert np.all(np.isfinite(fitted[-1].partial_weights_))
+
+
+def test_mlp_partial_weights_auto_leaves_the_gradient_mode_to_the_pipeline():
+    # GIMLPRegressor's default partial_weights="auto" is not an explicit per-input
+    # weighting: the pipeline pulls back as for None; an explicit "rms" keeps dZdX
+    rng = np.random.default_rng(0)
+    X = rng.uniform(-1, 1, size=(30, 2))
+    y, G = X[:, 0] * X[:, 1], X[:, ::-1].copy()
+    kw = dict(hidden_layer_sizes=(4,), max_iter=5, random_state=0)
+    auto = make_gi_pipeline(StandardScaler(), GIMLPRegressor(**kw)).fit(X, y, G)
+    assert auto.gradient_mode_ == "pullback"
+    GIPipeline([("scale", StandardScaler()), ("mlp", GIMLPRegressor(**kw))],
+               gradient_mode="pullback").fit(X, y, G)
+    rms = make_gi_pipeline(StandardScaler(), GIMLPRegressor(partial_weights="rms", **kw)).fit(X, y, G)
+    assert rms.gradient_mode_ == "jacobian"

@@ -158,16 +158,21 @@ class GIMLPRegressor(MultiOutputMixin, RegressorMixin, BaseEstimator):
         Weight of the mean squared gradient error relative to the mean squared
         value error (both standardized). 0 ignores ``dYdX``.
     partial_weights : "auto", None, "rms" or array-like of shape (n_inputs,), default="auto"
-        Factor of each input's gradient residual (the error of one partial
-        ``df/dx_j``, in standardized units) before squaring. None: 1 for every
-        input. "rms": ``1 / sqrt(mean z_j**2)`` with ``z_j`` the standardized
-        partials of the training set (known ones, over samples and outputs),
-        Huge and Savine's differential weighting ``lambda_j``, so that each
-        input's partials count alike whatever their scale (an input whose
-        partials are all zero keeps 1). An array gives the factors itself
-        (non-negative; ``n_inputs`` is the last axis of ``dYdX``). "auto":
-        "rms" with the one-cycle schedule (large data), else None. The
-        resolved factors are ``partial_weights_``.
+        Weight of each input's squared gradient error (the error of one
+        partial ``df/dx_j``, in standardized units), as in
+        :class:`~sklearn_gi.linear_model.GIRidge`. None: 1 for every input.
+        "rms": ``1 / mean(z_j**2)`` with ``z_j`` the standardized partials of
+        the training set (known ones, over samples and outputs): Huge and
+        Savine's differential weighting (the twin net's ``lambda_j = 1 /
+        sqrt(mean z_j**2)`` multiplies the residual before squaring), so that
+        each input's partials count alike whatever their scale (an input
+        whose partials are all zero keeps 1). An array gives the weights
+        itself (non-negative; ``n_inputs`` is the last axis of ``dYdX``).
+        "auto": "rms" with the one-cycle schedule (large data), else None. The
+        resolved weights are ``partial_weights_``. Inside
+        :class:`~sklearn_gi.pipeline.GIPipeline` an explicit "rms" or array
+        weighs the pipeline's inputs (the pipeline then passes ``dZdX``);
+        "auto" lets the pipeline choose its gradient mode as for None.
     gradient_loss : {"squared", "huber"}, default="squared"
         Penalty of each standardized gradient error ``r`` (one partial of one
         sample). "squared": ``r**2``. "huber": ``r**2`` where ``|r| <= epsilon``
@@ -283,7 +288,7 @@ class GIMLPRegressor(MultiOutputMixin, RegressorMixin, BaseEstimator):
     activation_ : str
         The activation used (``activation="auto"`` resolved).
     partial_weights_ : ndarray of shape (n_inputs,) or None
-        Factors of the gradient residuals (``partial_weights`` resolved);
+        Weights of the squared gradient errors (``partial_weights`` resolved);
         None when they are all 1 or no gradients were fitted.
     n_iter_ : int
         Epochs (Adam) or iterations (L-BFGS) run.
@@ -615,8 +620,10 @@ class GIMLPRegressor(MultiOutputMixin, RegressorMixin, BaseEstimator):
             if not known.all():
                 mask = torch.as_tensor(known, device=self.device_)
             Gs = np.where(known, Gs, 0.0)
-            factors = self.partial_weights_ = self._partial_factors(Gs, known)
-            if factors is not None:
+            weights = self.partial_weights_ = self._partial_weights(Gs, known)
+            factors = None
+            if weights is not None:  # a weight of the squared error: its root scales the residual
+                factors = np.sqrt(weights)
                 Gs = Gs * factors
                 factors = torch.as_tensor(factors, **to)
             gradients = torch.as_tensor(Gs, **to)
@@ -628,8 +635,8 @@ class GIMLPRegressor(MultiOutputMixin, RegressorMixin, BaseEstimator):
             )
         return SobolevData(torch.as_tensor(Xs, **to), torch.as_tensor(Ys, **to))
 
-    def _partial_factors(self, Gs, known):
-        """Factors of each input's gradient residual, shape (n_inputs,), or None for all ones.
+    def _partial_weights(self, Gs, known):
+        """Weights of each input's squared gradient error, shape (n_inputs,), or None for all ones.
 
         ``Gs`` (n, k, d) holds the standardized partials, zeros where unknown.
         """
@@ -639,17 +646,16 @@ class GIMLPRegressor(MultiOutputMixin, RegressorMixin, BaseEstimator):
             weights = "rms" if self._schedule(self.solver_) == "one_cycle" else None
         if weights is None:
             return None
-        if isinstance(weights, str):  # "rms": lambda_j = 1 / rms of the known partials of input j
+        if isinstance(weights, str):  # "rms": 1 / mean square of the known partials of input j
             counts = known.sum(axis=(0, 1))
             mean_square = (Gs**2).sum(axis=(0, 1)) / np.maximum(counts, 1)
-            rms = np.sqrt(mean_square)
-            return np.where(rms > 0, 1.0 / np.where(rms > 0, rms, 1.0), 1.0)
+            return np.where(mean_square > 0, 1.0 / np.where(mean_square > 0, mean_square, 1.0), 1.0)
         with named_input_errors():
             factors = np.asarray(weights, dtype=np.float64)
         if factors.shape != (d,):
             raise ValueError(
                 f"partial_weights must be None, 'rms' or an array of shape (n_inputs,) = ({d},), "
-                f"one factor per column of dYdX; got shape {factors.shape}."
+                f"one weight per column of dYdX; got shape {factors.shape}."
             )
         if not np.all(np.isfinite(factors)) or np.any(factors < 0):
             raise ValueError("partial_weights must be finite and non-negative.")

@@ -72,8 +72,9 @@ class GIPipeline(Pipeline):
         "auto" pulls back when the composed Jacobian is square and
         invertible, else hands ``dZdX`` to the final estimator; "pullback"
         requires the former; "jacobian" always does the latter. A final
-        estimator with ``partial_weights`` (per-input weights of the gradient
-        term, e.g. :class:`~sklearn_gi.linear_model.GIRidge`) always gets
+        estimator whose ``partial_weights`` is set ("rms" or an array of
+        per-input weights of the gradient term, e.g. in
+        :class:`~sklearn_gi.linear_model.GIRidge`; not None or "auto") always gets
         ``dYdX`` and ``dZdX``, so that its weights are those of the
         pipeline's inputs ("pullback" is then an error).
 
@@ -215,7 +216,9 @@ class GIPipeline(Pipeline):
         pulled = None
         # per-input partial weights refer to the pipeline's inputs: pulled-back gradients are
         # per feature, and a non-diagonal Jacobian mixes the inputs' errors, so keep dZdX
-        weighted = getattr(final, "partial_weights", None) is not None
+        # "auto" (GIMLPRegressor's default) leaves the gradient mode to the pipeline, as None does
+        weights = getattr(final, "partial_weights", None)
+        weighted = weights is not None and not (isinstance(weights, str) and weights == "auto")
         if weighted and self.gradient_mode == "pullback":
             raise ValueError(
                 "gradient_mode='pullback' hands the final step gradients per feature, but its "
