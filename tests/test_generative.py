@@ -334,7 +334,7 @@ def test_mean_budget_warning_counts_the_regressions_that_spent_it(hetero, monkey
     X, y, dydx = hetero
     budgets = iter([2, 200, 2])  # the first and the last run out of iterations
     monkeypatch.setattr(module, "GIMLPRegressor",
-                        lambda **kw: GIMLPRegressor(**kw, max_iter=next(budgets)))
+                        lambda **kw: GIMLPRegressor(**{**kw, "max_iter": next(budgets)}))
     with pytest.warns(ConvergenceWarning, match=r"2 of the 3 L-BFGS fits of the mean network mu"):
         gan = GIConditionalGAN(**TINY, n_mean_estimators=3).fit(X, y, dydx)
     assert [r.converged_ for r in gan.mean_estimators_] == [False, True, False]
