@@ -316,6 +316,11 @@ def main(argv=None):
         "",
         *verdicts(table),
     ])
+    return _write(args, rows, table, notes)
+
+
+def _write(args, rows, table, notes):
+    """The summary table, every run, the plot and the verdicts (a run and --from-runs alike)."""
     write_results(args.name, TITLE, table, COLUMNS, notes)
     write_results(f"{args.name}_runs", "Differential ML: every run", rows, RUN_COLUMNS, "")
     if args.plot:
@@ -342,12 +347,7 @@ def _from_runs(args):
         "see those runs' commands in the commit message and the user guide.", "",
         "Verdicts (medians; the issue's bar: at or below the twin net in values and deltas, CPU time <= 2x):",
         "", *verdicts(table)])
-    write_results(args.name, TITLE, table, COLUMNS, notes)
-    write_results(f"{args.name}_runs", "Differential ML: every run", rows, RUN_COLUMNS, "")
-    if args.plot:
-        plot(table, _report._results_dir / f"{args.name}.png")
-    print("\n".join(verdicts(table)))
-    return rows, table
+    return _write(args, rows, table, notes)
 
 
 if __name__ == "__main__":

@@ -125,6 +125,23 @@ def _sgdml_dataset(name, R, E, F, z, theory):
     return dataset
 
 
+def _extended(grid, best):
+    """Widen ``grid`` in place when ``best`` sits at its edge (sigma > 0); False when the search is done.
+
+    sGDML's CLI only warns at an edge of the grid; both searches here extend it
+    instead, and search nothing when one sigma was given.
+    """
+    if len(_sigma_grid) == 1:
+        return False
+    if best == max(grid):
+        grid.append(best + 10)
+    elif best == min(grid) and best > 1:
+        grid.insert(0, max(1, best // 2))
+    else:
+        return False
+    return True
+
+
 def _run_sgdml(data, train, valid, test, use_sym, max_gb):
     np.in1d = np.isin  # sgdml 1.0.3 calls np.in1d, removed in numpy 2.4 (benchmark only)
     import logging
@@ -164,14 +181,7 @@ def _run_sgdml(data, train, valid, test, use_sym, max_gb):
             scores[sig] = float(np.sqrt(np.mean((F_pred - F_valid) ** 2)))
             models[sig] = model
         best = min(scores, key=scores.get)
-        # the CLI warns at an edge of the grid; extend it instead (sigma > 0)
-        if len(_sigma_grid) == 1:  # one sigma given: no search
-            break
-        if best == max(grid):
-            grid.append(best + 10)
-        elif best == min(grid) and best > 1:
-            grid.insert(0, max(1, best // 2))
-        else:
+        if not _extended(grid, best):
             break
     model = models[best]
     n_perms = int(model["perms"].shape[0])
@@ -239,13 +249,7 @@ def _sigma_search_gikrr(data, train, valid, symmetrise=None):
             one_fit[sig] = time.perf_counter() - start
             scores[sig] = float(np.sqrt(np.mean((model.predict_gradient(X_valid) - G_valid) ** 2)))
         best = min(scores, key=scores.get)
-        if len(_sigma_grid) == 1:  # one sigma given: no search
-            break
-        if best == max(grid):
-            grid.append(best + 10)
-        elif best == min(grid) and best > 1:
-            grid.insert(0, max(1, best // 2))
-        else:
+        if not _extended(grid, best):
             break
     return fit(best), offset, one_fit[best], f"sigma={best} (grid {min(grid)}-{max(grid)}){extra}"
 
