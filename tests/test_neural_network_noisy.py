@@ -3,6 +3,7 @@
 import warnings
 
 import numpy as np
+import torch
 import pytest
 from sklearn.exceptions import ConvergenceWarning
 
@@ -126,3 +127,38 @@ def test_small_data_defaults_are_the_previous_defaults_bit_for_bit():
                          max_iter=5000, learning_rate_init=1e-3, random_state=0).fit(X, y, G)
     np.testing.assert_array_equal(new.predict(X), old.predict(X))
     assert new.n_iter_ == old.n_iter_
+
+
+def test_one_cycle_trains_in_float32_and_answers_in_the_callers_dtype(basket_3d):
+    X, y, G, X_test, price, _ = basket_3d
+    kw = dict(hidden_layer_sizes=(16, 16), max_iter=5, random_state=0)
+    auto = GIMLPRegressor(**kw).fit(X, y, G)
+    assert auto.compute_dtype_ == np.float32
+    assert auto.net_.module_.layers[0].weight.dtype == torch.float32
+    assert auto.predict(X_test).dtype == np.float64
+    assert auto.predict_gradient(X_test).dtype == np.float64
+    assert auto.predict(X_test.astype(np.float32)).dtype == np.float32
+    # the same fit as on float32 copies of the data (what the float32 path did before)
+    f32 = GIMLPRegressor(compute_dtype="input", **kw).fit(*(a.astype(np.float32) for a in (X, y, G)))
+    np.testing.assert_allclose(auto.predict(X_test), f32.predict(X_test.astype(np.float32)), rtol=1e-4,
+                               atol=1e-6)
+    # "input" keeps float64 data in float64, and the two agree to the fit's own error scale
+    f64 = GIMLPRegressor(compute_dtype="input", **kw).fit(X, y, G)
+    assert f64.compute_dtype_ == np.float64 and f64.net_.module_.layers[0].weight.dtype == torch.float64
+    gap = _rmse(auto.predict(X_test), f64.predict(X_test))
+    assert gap < 0.05 * _rmse(auto.predict(X_test), price), gap
+
+
+def test_auto_compute_dtype_keeps_float64_for_lbfgs_and_for_data_float32_cannot_hold():
+    X, y, G = make_problem("sin", 40, random_state=0)
+    assert GIMLPRegressor((4,), max_iter=20, random_state=0).fit(X, y, G).compute_dtype_ == np.float64
+    X, y, G = make_problem("sin", AUTO_ADAM_MIN_SAMPLES, random_state=0)
+    # unweighted standardized partials near 1e40: beyond float32, so "auto" stays in float64 ...
+    wide = X.copy()
+    wide[:, 0] *= 1e40
+    kw = dict(hidden_layer_sizes=(4,), max_iter=1, partial_weights=None, random_state=0)
+    assert GIMLPRegressor(**kw).fit(wide, y, G).compute_dtype_ == np.float64
+    assert GIMLPRegressor(**kw).fit(X, y, G).compute_dtype_ == np.float32
+    # ... and an explicit float32 says why it cannot
+    with pytest.raises(ValueError, match="dYdX overflows float32"):
+        GIMLPRegressor(compute_dtype="float32", **kw).fit(wide, y, G)
