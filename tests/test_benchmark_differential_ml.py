@@ -35,3 +35,33 @@ def test_cell_rows_and_summary_ratios():
     assert differential_ml.applicable("GIRidge poly", 7, 16384)
     assert not differential_ml.applicable("GIMLP one-cycle", 7, 4096)
     assert differential_ml.applicable("GIMLP one-cycle", 7, 1024)
+
+
+def test_settings_benchmark_compares_the_defaults_with_the_best_setting():
+    from benchmarks import mlp_noisy_settings
+
+    settings = {"defaults": {"solver": "adam", "learning_rate": "one_cycle", "max_iter": 20},
+                "two epochs": {"solver": "adam", "learning_rate": "one_cycle", "max_iter": 2}}
+    runs = mlp_noisy_settings.run(2, 512, [0], settings)
+    assert [r["setting"] for r in runs] == ["defaults", "two epochs"]
+    table = mlp_noisy_settings.summarize(runs)
+    # two epochs of a one-cycle schedule barely leave the warm-up: the full schedule is the best
+    assert table[0]["value_vs_best"] == 1.0
+    assert table[1]["value_vs_best"] > 1.5
+    assert min(r["delta_vs_best"] for r in table) == 1.0
+
+
+def test_solver_choice_rows_fit_both_solvers_on_both_kinds_of_data():
+    from benchmarks import mlp_solver_choice
+
+    small = {"hidden_layer_sizes": (8,), "max_iter": 40}
+    solvers = {"lbfgs": {"solver": "lbfgs", **small},
+               "one_cycle": {"solver": "adam", "learning_rate": "one_cycle", **small}}
+    rows = mlp_solver_choice.run([64], solvers)
+    assert [r["data"] for r in rows] == ["wing weight, exact", "Bachelier 7-D, Monte Carlo"]
+    wing, basket = rows
+    # L-BFGS learns the exact function far better than a short one-cycle budget ...
+    assert wing["lbfgs_nrmse"] < 0.2 < 0.5 < wing["one_cycle_nrmse"]
+    # ... and both learn the noisy basket's prices, well below the error of the mean
+    assert basket["lbfgs_nrmse"] < 0.5 and basket["one_cycle_nrmse"] < 0.6
+    assert all(r["lbfgs_cpu_s"] > 0 and r["one_cycle_cpu_s"] > 0 for r in rows)

@@ -162,3 +162,14 @@ def test_auto_compute_dtype_keeps_float64_for_lbfgs_and_for_data_float32_cannot_
     # ... and an explicit float32 says why it cannot
     with pytest.raises(ValueError, match="dYdX overflows float32"):
         GIMLPRegressor(compute_dtype="float32", **kw).fit(wide, y, G)
+
+
+def test_one_cycle_peak_rate_shrinks_with_the_square_root_of_the_inputs(basket_3d):
+    X, y, G, *_ = basket_3d
+    rates = {}
+    for p in (1, 3):
+        model = GIMLPRegressor((4,), max_iter=1, random_state=0).fit(X[:, :p], y, G[:, :p])
+        rates[p] = model.net_.lr
+    assert rates[1] == pytest.approx(0.1) and rates[3] == pytest.approx(0.1 / np.sqrt(3))
+    # an explicit rate is kept
+    assert GIMLPRegressor((4,), max_iter=1, learning_rate_init=0.05, random_state=0).fit(X, y, G).net_.lr == 0.05

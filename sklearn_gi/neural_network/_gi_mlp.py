@@ -46,11 +46,14 @@ AUTO_ADAM_MIN_SAMPLES = 2048
 # The one-cycle learning-rate schedule (Huge and Savine's twin network): knots
 # (fraction of the epochs, fraction of the peak rate), interpolated per epoch.
 ONE_CYCLE_KNOTS = ((0.0, 1e-7), (0.2, 1.0), (0.6, 0.1), (0.9, 1e-5), (1.0, 1e-7))
-# The twin net's peak is 0.1 for its 4x20 network; for our 64-64 default a
-# peak of 0.03 was measured better on the 20-asset basket (values 0.60-0.74x,
-# deltas 0.44-0.58x the 0.1 peak's errors at m = 4096-16384) and equal within
-# the seeds' spread on 7 assets (user guide, "Monte Carlo data").
-ONE_CYCLE_PEAK = 0.03
+# Peak rate of learning_rate_init="auto" on the one-cycle path: the twin net's
+# 0.1 divided by sqrt(n_features). Adam moves every first-layer weight by about
+# the rate, so a hidden unit's input moves by about rate * sqrt(n_features): the
+# division keeps that move alike whatever the number of inputs. Measured on the
+# Monte Carlo benchmarks (medians over 5 seeds, user guide "Monte Carlo data"):
+# a fixed 0.1 was best on the 1-input Black-Scholes call and worst on the
+# 20-asset basket, a fixed 0.03 the reverse.
+ONE_CYCLE_PEAK = 0.1
 ONE_CYCLE_EPOCHS = 100
 CONSTANT_ADAM_RATE = 1e-3
 LBFGS_MAX_ITER = 5000
@@ -216,9 +219,11 @@ class GIMLPRegressor(MultiOutputMixin, RegressorMixin, BaseEstimator):
         "constant". Ignored by L-BFGS.
     learning_rate_init : float or "auto", default="auto"
         Adam's (peak) learning rate; "auto" is 1e-3 at a constant rate and
-        0.03 for the one-cycle schedule (measured on Monte Carlo data; the
-        twin network's 0.1 was less accurate for the default 64-64 network).
-        L-BFGS uses its line search.
+        ``0.1 / sqrt(n_features)`` for the one-cycle schedule: the twin
+        network's peak 0.1 for one input, less for more inputs, so that a
+        step moves each hidden unit's input alike whatever their number
+        (measured on Monte Carlo data with 1, 7 and 20 inputs, see the user
+        guide). L-BFGS uses its line search.
     max_iter : int or "auto", default="auto"
         Maximum number of epochs (Adam) or iterations (L-BFGS, rounded up to
         whole epochs of 20 iterations): a safety budget, not the stopping
@@ -721,6 +726,7 @@ class GIMLPRegressor(MultiOutputMixin, RegressorMixin, BaseEstimator):
         return ONE_CYCLE_EPOCHS if schedule == "one_cycle" else LBFGS_MAX_ITER
 
     def _make_net(self, module, n_train, train_split, uses_gradients):
+        n_features = module.layers[0].in_features
         solver = getattr(self, "solver_", None) or self._resolve_solver(n_train)
         schedule = self._schedule(solver)
         max_iter = self._max_iter(schedule)
@@ -738,7 +744,8 @@ class GIMLPRegressor(MultiOutputMixin, RegressorMixin, BaseEstimator):
         else:
             lr = self.learning_rate_init
             if lr == "auto":
-                lr = ONE_CYCLE_PEAK if schedule == "one_cycle" else CONSTANT_ADAM_RATE
+                lr = (ONE_CYCLE_PEAK / math.sqrt(n_features) if schedule == "one_cycle"
+                      else CONSTANT_ADAM_RATE)
             optimizer, optimizer_params = torch.optim.Adam, {}
             max_epochs, patience = max_iter, self.n_iter_no_change
             if self.batch_size != "auto":
