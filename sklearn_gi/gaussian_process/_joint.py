@@ -3,7 +3,10 @@
 Observations are ordered component-major: the ``n`` values, then every
 sample's ``dY/dX_1``, and so on; unknown (NaN) partials are dropped per output.
 With a feature Jacobian ``J = dZ/dX`` the derivative observations are the raw
-partials ``J^T grad f``.
+partials ``J^T grad f``; their covariance comes from
+:mod:`sklearn_gi.kernels._feature_jacobian` (never the ``(n, n, p, p)``
+descriptor-space block) for the kernels it covers, else from the kernel's
+blocks projected by :func:`_to_raw`.
 """
 
 import numpy as np
@@ -19,6 +22,7 @@ from ._derivative_kernels import (
     split,
     supports_joint,
 )
+from ..kernels._feature_jacobian import feature_jacobian_covariance, supports_feature_jacobian
 
 # test points per chunk: bounds the (chunk, n, d, d) temporaries of prediction; 2**18
 # elements (2 MB) stay in cache: wing weight, 2000 points, values and gradients in
@@ -124,6 +128,11 @@ class JointObservations:
             out = np.zeros((1 + d, n, 1 + d, n))
             node.forward_joint(JointContext(self.X), out, 1.0)
             K = out.reshape((1 + d) * n, (1 + d) * n)
+        elif with_grad and self.J is not None and supports_feature_jacobian(node, self.p):
+            # never the (n, n, p, p) descriptor-space block; the likelihood gradient
+            # (gradient below) evaluates the blocks when it needs them
+            K = feature_jacobian_covariance(node, self.X, self.J)
+            self._blocks_pending = node
         else:
             blocks = node.forward(Context(self.X, need_x=with_grad, need_y=with_grad))
             if with_grad and self.J is not None:
@@ -159,6 +168,10 @@ class JointObservations:
             n, d = self.n, self.n_gradients
             grad = node.backward_joint(A.reshape(1 + d, n, 1 + d, n), 1.0)[0]
         else:
+            if getattr(self, "_blocks_pending", None) is node:
+                # the covariance skipped the blocks that backward reads: O(n^2 p^2) memory
+                node.forward(Context(self.X, need_x=True, need_y=True))
+                self._blocks_pending = None
             grad = node.backward(self.adjoint(A))
         terms = gradient_noise_terms(node)
         if terms and self.n_gradients:
