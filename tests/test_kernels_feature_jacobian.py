@@ -11,6 +11,7 @@ from sklearn_gi.gaussian_process import _joint
 from sklearn_gi.gaussian_process._derivative_kernels import Context, assemble, compile_kernel
 from sklearn_gi.kernel_ridge import GIKernelRidge
 from sklearn_gi.kernels import PermutationInvariantKernel
+from sklearn_gi.kernels import _feature_jacobian
 from sklearn_gi.kernels._feature_jacobian import feature_jacobian_covariance, supports_feature_jacobian
 
 PERMUTATIONS = [[0, 1, 2, 3, 4], [1, 0, 2, 3, 4], [0, 1, 3, 2, 4], [1, 0, 3, 2, 4]]
@@ -37,10 +38,13 @@ def _projected(kernel, Z, J):
     PermutationInvariantKernel(Matern(0.9, nu=2.5), PERMUTATIONS),
     ConstantKernel(3.0) * PermutationInvariantKernel(RBF([1.0, 1.0, 0.5, 0.5, 2.0]), PERMUTATIONS),
 ], ids=["rbf", "matern52", "matern32", "anisotropic", "sum", "permutation", "permutation_anisotropic"])
-def test_covariance_equals_the_projected_blocks(rng, kernel):
-    Z, J = rng.normal(size=(7, 5)), rng.normal(size=(7, 5, 4))
+@pytest.mark.parametrize("block_rows", [1, 3, 23])
+def test_covariance_equals_the_projected_blocks(rng, monkeypatch, kernel, block_rows):
+    Z, J = rng.normal(size=(23, 5)), rng.normal(size=(23, 5, 4))
     expected = _projected(kernel, Z, J)
     assert supports_feature_jacobian(kernel, 5)
+    # blocks of rows (the columns before each block are mirrored from earlier rows)
+    monkeypatch.setattr(_feature_jacobian, "_BLOCK_ELEMENTS", block_rows * 4 * 4 * 23)
     got = feature_jacobian_covariance(kernel, Z, J)
     assert np.max(np.abs(got - expected)) <= 1e-12 * np.max(np.abs(expected))
 

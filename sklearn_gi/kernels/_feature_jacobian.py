@@ -21,7 +21,8 @@ scaled Jacobians, the size of the output), ``L`` and ``R`` are batched
 :class:`~sklearn_gi.kernels.PermutationInvariantKernel` is a sum of such
 terms, one per permutation ``q``, with the left point's descriptors and
 Jacobian rows permuted (``z_a[q]``, ``J_a[q]``). Rows are processed in blocks:
-peak memory is the output plus ``O(block * n * d * max(d, p))``.
+peak memory is the output plus ``O(block * n * d * max(d, p))``; each row block
+computes the columns from its first point on and the rest is mirrored.
 
 Covered: sums of ``ConstantKernel``-scaled stationary kernels (RBF, Matern
 1.5/2.5/inf, RationalQuadratic; isotropic or anisotropic), ``ConstantKernel``,
@@ -117,7 +118,8 @@ def feature_jacobian_covariance(kernel, Z, J, out=None):
         out[...] = 0.0
     view = out.reshape(1 + d, n, 1 + d, n)
     step = max(1, _BLOCK_ELEMENTS // (d * d * n))
-    scaled = {}  # per length scale: z~ (n, p), J~ (n, p, d) and J~ as a (p, d n) matrix
+    starts = range(0, n, step)
+    scaled = {}  # per length scale: its root, z~ (n, p) and J~ (n, p, d)
     for scale, leaf, perm in terms:
         if isinstance(leaf, _Constant):
             view[0, :, 0, :] += scale * leaf.value
@@ -130,36 +132,41 @@ def feature_jacobian_covariance(kernel, Z, J, out=None):
         key = leaf.inv_sq.tobytes()
         if key not in scaled:
             root = np.sqrt(leaf.inv_sq)
-            Zs = Z * root
-            Js = J * root[None, :, None]
-            scaled[key] = (root, Zs, Js, np.ascontiguousarray(Js.transpose(1, 2, 0)).reshape(p, d * n))
-        for start in range(0, n, step):
-            rows = slice(start, min(n, start + step))
-            _add_block(view, leaf, scale, perm, rows, Z, J, *scaled[key])
+            scaled[key] = (root, Z * root, J * root[None, :, None])
+        for start in starts:
+            _add_block(view, leaf, scale, perm, slice(start, min(n, start + step)), Z, J, *scaled[key])
+    # the covariance is symmetric: each row block computed its columns from its first
+    # point on; the columns before come from the rows computed earlier
+    for start in starts:
+        rows = slice(start, min(n, start + step))
+        view[:, rows, :, :start] = view[:, :start, :, rows].transpose(2, 3, 0, 1)
     return out
 
 
-def _add_block(view, leaf, scale, perm, rows, Z, J, root, Zs, Js, Js_matrix):
-    """Add one term's contribution to the joint rows of the points ``rows``."""
-    n, p, d = Js.shape
+def _add_block(view, leaf, scale, perm, rows, Z, J, root, Zs, Js):
+    """Add one term's covariance of the points ``rows`` with the points from ``rows.start`` on."""
+    p, d = Js.shape[1:]
+    cols = slice(rows.start, Zs.shape[0])
     if perm is None:
         left_z, left_J = Zs[rows], Js[rows]
     else:  # the left point's descriptors permuted, each scaled by the length scale of its new slot
         left_z = Z[rows][:, perm] * root
         left_J = J[rows][:, perm, :] * root[None, :, None]
-    m = left_z.shape[0]
-    D = left_z[:, None, :] - Zs[None, :, :]  # (m, n, p)
+    right_z, right_J = Zs[cols], Js[cols]
+    m, n = left_z.shape[0], right_z.shape[0]
+    D = left_z[:, None, :] - right_z[None, :, :]  # (m, n, p)
     s = np.einsum("abi,abi->ab", D, D)
     phi0, phi1, phi2 = leaf._phi(s, 2)
-    view[0, rows, 0, :] += scale * phi0
+    view[0, rows, 0, cols] += scale * phi0
     L = np.matmul(D, left_J)  # (m, n, d): J~_a^T (z~_a - z~_b)
-    R = np.matmul(D.transpose(1, 0, 2), Js).transpose(1, 0, 2)  # (m, n, d): J~_b^T (z~_a - z~_b)
+    R = np.matmul(D.transpose(1, 0, 2), right_J).transpose(1, 0, 2)  # (m, n, d): J~_b^T (z~_a - z~_b)
     del D
     c1 = (2.0 * scale) * phi1
-    view[1:, rows, 0, :] += c1[None] * L.transpose(2, 0, 1)
-    view[0, rows, 1:, :] -= (c1[..., None] * R).transpose(0, 2, 1)
-    # -2 phi' J~_a^T J~_b: the Gram block of the scaled Jacobians, (d, m, d, n)
-    gram = (np.ascontiguousarray(left_J.transpose(2, 0, 1)).reshape(d * m, p) @ Js_matrix)
+    view[1:, rows, 0, cols] += c1[None] * L.transpose(2, 0, 1)
+    view[0, rows, 1:, cols] -= (c1[..., None] * R).transpose(0, 2, 1)
+    # -2 phi' J~_a^T J~_b: a block of the Gram matrix of the scaled Jacobians, (d, m, d, n)
+    gram = (np.ascontiguousarray(left_J.transpose(2, 0, 1)).reshape(d * m, p)
+            @ np.ascontiguousarray(right_J.transpose(1, 2, 0)).reshape(p, d * n))
     gram = gram.reshape(d, m, d, n)
     gram *= -c1[None, :, None, :]
     # -4 phi'' L R^T, one left partial at a time: (m, d, n) temporaries
@@ -167,4 +174,4 @@ def _add_block(view, leaf, scale, perm, rows, Z, J, root, Zs, Js, Js_matrix):
     R_t = R.transpose(0, 2, 1)  # (m, d, n)
     for r in range(d):
         gram[r] += weighted_L[r][:, None, :] * R_t
-    view[1:, rows, 1:, :] += gram
+    view[1:, rows, 1:, cols] += gram
