@@ -132,3 +132,26 @@ def test_descriptor_block_is_never_allocated(rng):
     new = peak(lambda: feature_jacobian_covariance(kernel, Z, J))
     assert old > descriptor_block
     assert new < descriptor_block / 10
+
+
+@pytest.mark.parametrize("kernel", [
+    ConstantKernel(2.0) * Matern(0.9, nu=2.5) + ConstantKernel(0.3) + WhiteKernel(0.1),
+    ConstantKernel(3.0) * PermutationInvariantKernel(RBF(1.1), PERMUTATIONS),
+    PermutationInvariantKernel(ConstantKernel(0.5) * Matern(1.3, nu=1.5), PERMUTATIONS),
+], ids=["sum", "permutation_rbf", "permutation_matern32"])
+def test_gradient_equals_the_general_path(rng, kernel):
+    Z, J = rng.normal(size=(9, 5)), rng.normal(size=(9, 5, 4))
+    A = np.tril(rng.normal(size=(45, 45)))  # triangular, like the likelihood's adjoint
+    assert _feature_jacobian.supports_feature_jacobian_gradient(kernel, 5)
+    system = _joint.JointObservations(Z, rng.normal(size=(9, 1)), rng.normal(size=(9, 1, 4)), J)
+    node = compile_kernel(kernel, 5)
+    node.forward(Context(Z, need_x=True, need_y=True))
+    expected = node.backward(system.adjoint(A))
+    got = _feature_jacobian.feature_jacobian_gradient(kernel, Z, J, A)
+    np.testing.assert_allclose(got, expected, rtol=1e-10, atol=1e-12 * np.abs(expected).max())
+
+
+def test_gradient_falls_back_for_anisotropic_length_scales():
+    assert not _feature_jacobian.supports_feature_jacobian_gradient(RBF([1.0, 2.0]), 2)
+    assert _feature_jacobian.supports_feature_jacobian_gradient(
+        RBF([1.0, 2.0], length_scale_bounds="fixed"), 2)

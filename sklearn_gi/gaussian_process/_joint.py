@@ -22,7 +22,12 @@ from ._derivative_kernels import (
     split,
     supports_joint,
 )
-from ..kernels._feature_jacobian import feature_jacobian_covariance, supports_feature_jacobian
+from ..kernels._feature_jacobian import (
+    feature_jacobian_covariance,
+    feature_jacobian_gradient,
+    supports_feature_jacobian,
+    supports_feature_jacobian_gradient,
+)
 
 # test points per chunk: bounds the (chunk, n, d, d) temporaries of prediction; 2**18
 # elements (2 MB) stay in cache: wing weight, 2000 points, values and gradients in
@@ -130,7 +135,7 @@ class JointObservations:
             K = out.reshape((1 + d) * n, (1 + d) * n)
         elif with_grad and self.J is not None and supports_feature_jacobian(node, self.p):
             # never the (n, n, p, p) descriptor-space block; the likelihood gradient
-            # (gradient below) evaluates the blocks when it needs them
+            # (gradient below) is contracted the same way where it can be
             K = feature_jacobian_covariance(node, self.X, self.J)
             self._blocks_pending = node
         else:
@@ -168,11 +173,15 @@ class JointObservations:
             n, d = self.n, self.n_gradients
             grad = node.backward_joint(A.reshape(1 + d, n, 1 + d, n), 1.0)[0]
         else:
-            if getattr(self, "_blocks_pending", None) is node:
+            if getattr(self, "_blocks_pending", None) is not node:
+                grad = node.backward(self.adjoint(A))
+            elif supports_feature_jacobian_gradient(node, self.p):
+                grad = feature_jacobian_gradient(node, self.X, self.J, A)
+            else:
                 # the covariance skipped the blocks that backward reads: O(n^2 p^2) memory
                 node.forward(Context(self.X, need_x=True, need_y=True))
                 self._blocks_pending = None
-            grad = node.backward(self.adjoint(A))
+                grad = node.backward(self.adjoint(A))
         terms = gradient_noise_terms(node)
         if terms and self.n_gradients:
             # the adjoint's diagonal on each partial's rows, summed per partial

@@ -30,13 +30,27 @@ Covered: sums of ``ConstantKernel``-scaled stationary kernels (RBF, Matern
 :class:`~sklearn_gi.kernels.PermutationInvariantKernel` around any of these.
 Other kernels (``DotProduct``, products of two non-constant kernels) keep the
 general path, which builds the descriptor-space blocks and projects them.
+
+The likelihood gradient, ``d sum(A * K) / d theta`` for an adjoint ``A`` of
+the joint matrix (:func:`feature_jacobian_gradient`), is contracted the same
+way: per pair of points the adjoint meets ``phi``, ``L``, ``R``, ``L R^T`` and
+the Gram block; for ``t = log l`` of an isotropic length scale the derivative
+blocks have the covariance's form with ``phi, phi', phi''`` replaced by
+``-2 s phi'``, ``-2 s phi'' - 2 phi'`` and ``-2 s phi^(3) - 4 phi''``. It
+covers free isotropic length scales of RBF and Matern 1.5/2.5, constant
+factors and terms and white noise; anisotropic or RationalQuadratic leaves
+with free hyperparameters fall back to the general path
+(:func:`supports_feature_jacobian_gradient`).
 """
 
 import numpy as np
 
 from ..gaussian_process._derivative_kernels import (
+    _RBF,
     _Constant,
     _GradientWhite,
+    _Matern32,
+    _Matern52,
     _Product,
     _Stationary,
     _Sum,
@@ -45,7 +59,8 @@ from ..gaussian_process._derivative_kernels import (
 )
 from ._permutation import _PermutationSum
 
-__all__ = ["feature_jacobian_covariance", "supports_feature_jacobian"]
+__all__ = ["feature_jacobian_covariance", "feature_jacobian_gradient", "supports_feature_jacobian",
+           "supports_feature_jacobian_gradient"]
 
 # elements of the (d, block, d, n) derivative temporary: 2**22 doubles (32 MB)
 _BLOCK_ELEMENTS = 2**22
@@ -86,6 +101,17 @@ def supports_feature_jacobian(kernel, n_features):
     except (_Unsupported, TypeError):
         return False
     return True
+
+
+def supports_feature_jacobian_gradient(kernel, n_features):
+    """Whether :func:`feature_jacobian_gradient` covers ``kernel``'s free hyperparameters."""
+    try:
+        terms = _terms(compile_kernel(kernel, n_features))
+    except (_Unsupported, TypeError):
+        return False
+    return all(not isinstance(leaf, _Stationary) or leaf.n_theta == 0
+               or (type(leaf) in (_RBF, _Matern52, _Matern32) and not leaf.anisotropic)
+               for _, leaf, _ in terms)
 
 
 def feature_jacobian_covariance(kernel, Z, J, out=None):
@@ -175,3 +201,95 @@ def _add_block(view, leaf, scale, perm, rows, Z, J, root, Zs, Js):
     for r in range(d):
         gram[r] += weighted_L[r][:, None, :] * R_t
     view[1:, rows, 1:, cols] += gram
+
+
+def feature_jacobian_gradient(kernel, Z, J, A):
+    """``d sum(A * K) / d theta`` for ``K = feature_jacobian_covariance(kernel, Z, J)``.
+
+    ``theta`` is the compiled kernel's (scikit-learn's order); ``A`` any
+    ``(n (1 + d), n (1 + d))`` adjoint (triangular adjoints work: every entry
+    is contracted). ``GradientWhiteKernel`` entries are left zero (the joint
+    system fills them). Memory: ``O(block * n * d * max(d, p))`` beyond ``A``.
+    """
+    n, p = Z.shape
+    d = J.shape[2]
+    node = compile_kernel(kernel, p)
+    A4 = A.reshape(1 + d, n, 1 + d, n)
+    step = max(1, _BLOCK_ELEMENTS // (d * d * n))
+    return _gradient(node, A4, 1.0, None, Z, J, step, {})[0]
+
+
+def _gradient(node, A4, scale, perm, Z, J, step, cache):
+    """``(gradient of sum(A * scale * node), sum(A * node))`` over ``node``'s theta."""
+    if isinstance(node, _Sum):
+        gl, il = _gradient(node.left, A4, scale, perm, Z, J, step, cache)
+        gr, ir = _gradient(node.right, A4, scale, perm, Z, J, step, cache)
+        return np.concatenate([gl, gr]), il + ir
+    if isinstance(node, _Product):
+        const, other = node._scaled()
+        g_other, inner = _gradient(other, A4, scale * const.value, perm, Z, J, step, cache)
+        g_const = np.array([scale * const.value * inner]) if const.n_theta else np.zeros(0)
+        parts = [g_const, g_other] if node._scale_side == "left" else [g_other, g_const]
+        return np.concatenate(parts), const.value * inner
+    if isinstance(node, _PermutationSum):
+        grad, inner = np.zeros(node.n_theta), 0.0
+        for q, sub in zip(node.perms, node.nodes):
+            g, i = _gradient(sub, A4, scale, q if perm is None else perm[q], Z, J, step, cache)
+            grad, inner = grad + g, inner + i
+        return grad, inner
+    if isinstance(node, _GradientWhite):
+        return np.zeros(node.n_theta), 0.0
+    if isinstance(node, _Constant):
+        inner = node.value * float(A4[0, :, 0, :].sum())
+    elif isinstance(node, _White):
+        inner = 0.0 if perm is not None else node.noise * float(np.trace(A4[0, :, 0, :]))
+    else:
+        return _stationary_gradient(node, A4, scale, perm, Z, J, step, cache)
+    return (np.array([scale * inner]) if node.n_theta else np.zeros(0)), inner
+
+
+def _stationary_gradient(leaf, A4, scale, perm, Z, J, step, cache):
+    """A stationary leaf's (isotropic) length-scale gradient and its inner product with ``A``."""
+    n, p = Z.shape
+    d = J.shape[2]
+    key = leaf.inv_sq.tobytes()
+    if key not in cache:
+        root = np.sqrt(leaf.inv_sq)
+        Js = J * root[None, :, None]
+        cache[key] = (root, Z * root, Js, np.ascontiguousarray(Js.transpose(1, 2, 0)).reshape(p, d * n))
+    root, Zs, Js, right_matrix = cache[key]
+    inner, length = 0.0, 0.0
+    for start in range(0, n, step):
+        rows = slice(start, min(n, start + step))
+        if perm is None:
+            left_z, left_J = Zs[rows], Js[rows]
+        else:
+            left_z = Z[rows][:, perm] * root
+            left_J = J[rows][:, perm, :] * root[None, :, None]
+        m = left_z.shape[0]
+        D = left_z[:, None, :] - Zs[None, :, :]
+        s = np.einsum("abi,abi->ab", D, D)
+        L = np.matmul(D, left_J)  # (m, n, d)
+        R = np.matmul(D.transpose(1, 0, 2), Js).transpose(1, 0, 2)
+        del D
+        gram = (np.ascontiguousarray(left_J.transpose(2, 0, 1)).reshape(d * m, p) @ right_matrix)
+        gram = gram.reshape(d, m, d, n)
+        # the adjoint contracted with each kind of block, per pair of points (m, n)
+        c0 = A4[0, rows, 0, :]
+        cx = (np.einsum("ran,anr->an", A4[1:, rows, 0, :], L)
+              - np.einsum("asn,ans->an", A4[0, rows, 1:, :], R))
+        R_t = R.transpose(0, 2, 1)  # (m, d, n)
+        c_gram = np.zeros((m, n))
+        c_lr = np.zeros((m, n))
+        for r in range(d):
+            adj = A4[1 + r, rows, 1:, :]  # (m, d, n)
+            c_gram += np.einsum("asn,asn->an", adj, gram[r])
+            c_lr += L[:, :, r] * np.einsum("asn,asn->an", adj, R_t)
+        phi0, phi1, phi2, phi3 = leaf._phi(s, 3)
+        inner += float(np.sum(phi0 * c0 + 2.0 * phi1 * (cx - c_gram) - 4.0 * phi2 * c_lr))
+        if leaf.n_theta:
+            psi1 = -2.0 * s * phi2 - 2.0 * phi1
+            psi2 = -2.0 * s * phi3 - 4.0 * phi2
+            length += float(np.sum(-2.0 * s * phi1 * c0 + 2.0 * psi1 * (cx - c_gram) - 4.0 * psi2 * c_lr))
+    grad = np.array([scale * length]) if leaf.n_theta else np.zeros(0)
+    return grad, inner
