@@ -1,6 +1,6 @@
 """The joint covariance of values and raw partials through a feature Jacobian, without ``(n, n, p, p)``.
 
-With descriptors ``z = phi(x)`` (``p`` of them, Jacobian ``J = dz/dx`` of
+With descriptors ``z(x)`` (``p`` of them, Jacobian ``J = dz/dx`` of
 shape ``(p, d)`` at each point) the derivative observations are the raw
 partials ``J^T grad_z f``, and their covariance between points ``a`` and ``b``
 is ``J_a^T H_ab J_b`` with ``H_ab`` the kernel's ``(p, p)`` second-derivative
@@ -22,7 +22,9 @@ scaled Jacobians, the size of the output), ``L`` and ``R`` are batched
 terms, one per permutation ``q``, with the left point's descriptors and
 Jacobian rows permuted (``z_a[q]``, ``J_a[q]``). Rows are processed in blocks:
 peak memory is the output plus ``O(block * n * d * max(d, p))``; each row block
-computes the columns from its first point on and the rest is mirrored.
+computes the columns from its first point on and the rest is mirrored (the
+kernel is symmetric; for a permutation sum, when the permutations form a group
+as :class:`~sklearn_gi.kernels.PermutationInvariantKernel` asks).
 
 Covered: sums of ``ConstantKernel``-scaled stationary kernels (RBF, Matern
 1.5/2.5/inf, RationalQuadratic; isotropic or anisotropic), ``ConstantKernel``,
