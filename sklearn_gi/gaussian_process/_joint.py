@@ -103,6 +103,8 @@ class JointObservations:
         self.noise_scale = noise_scale
         self.noise_weight = (np.ones(self.n_gradients) if noise_scale is None
                              else 1.0 / np.asarray(noise_scale, dtype=float) ** 2)
+        # the node whose covariance came from _feature_jacobian: it holds no blocks to backward
+        self._blocks_pending = None
 
     @property
     def n_observations(self):
@@ -173,7 +175,7 @@ class JointObservations:
             n, d = self.n, self.n_gradients
             grad = node.backward_joint(A.reshape(1 + d, n, 1 + d, n), 1.0)[0]
         else:
-            if getattr(self, "_blocks_pending", None) is not node:
+            if self._blocks_pending is not node:
                 grad = node.backward(self.adjoint(A))
             elif supports_feature_jacobian_gradient(node, self.p):
                 grad = feature_jacobian_gradient(node, self.X, self.J, A)
