@@ -3,7 +3,10 @@
 Observations are ordered component-major: the ``n`` values, then every
 sample's ``dY/dX_1``, and so on; unknown (NaN) partials are dropped per output.
 With a feature Jacobian ``J = dZ/dX`` the derivative observations are the raw
-partials ``J^T grad f``.
+partials ``J^T grad f``; their covariance comes from
+:mod:`sklearn_gi.kernels._feature_jacobian` (never the ``(n, n, p, p)``
+descriptor-space block) for the kernels it covers, else from the kernel's
+blocks projected by :func:`_to_raw`.
 """
 
 import numpy as np
@@ -18,6 +21,12 @@ from ._derivative_kernels import (
     gradient_noise_terms,
     split,
     supports_joint,
+)
+from ..kernels._feature_jacobian import (
+    feature_jacobian_covariance,
+    feature_jacobian_gradient,
+    supports_feature_jacobian,
+    supports_feature_jacobian_gradient,
 )
 
 # test points per chunk: bounds the (chunk, n, d, d) temporaries of prediction; 2**18
@@ -94,6 +103,8 @@ class JointObservations:
         self.noise_scale = noise_scale
         self.noise_weight = (np.ones(self.n_gradients) if noise_scale is None
                              else 1.0 / np.asarray(noise_scale, dtype=float) ** 2)
+        # the node whose covariance came from _feature_jacobian: it holds no blocks to backward
+        self._blocks_pending = None
 
     @property
     def n_observations(self):
@@ -124,6 +135,11 @@ class JointObservations:
             out = np.zeros((1 + d, n, 1 + d, n))
             node.forward_joint(JointContext(self.X), out, 1.0)
             K = out.reshape((1 + d) * n, (1 + d) * n)
+        elif with_grad and self.J is not None and supports_feature_jacobian(node, self.p):
+            # never the (n, n, p, p) descriptor-space block; the likelihood gradient
+            # (gradient below) is contracted the same way where it can be
+            K = feature_jacobian_covariance(node, self.X, self.J)
+            self._blocks_pending = node
         else:
             blocks = node.forward(Context(self.X, need_x=with_grad, need_y=with_grad))
             if with_grad and self.J is not None:
@@ -159,7 +175,15 @@ class JointObservations:
             n, d = self.n, self.n_gradients
             grad = node.backward_joint(A.reshape(1 + d, n, 1 + d, n), 1.0)[0]
         else:
-            grad = node.backward(self.adjoint(A))
+            if self._blocks_pending is not node:
+                grad = node.backward(self.adjoint(A))
+            elif supports_feature_jacobian_gradient(node, self.p):
+                grad = feature_jacobian_gradient(node, self.X, self.J, A)
+            else:
+                # the covariance skipped the blocks that backward reads: O(n^2 p^2) memory
+                node.forward(Context(self.X, need_x=True, need_y=True))
+                self._blocks_pending = None
+                grad = node.backward(self.adjoint(A))
         terms = gradient_noise_terms(node)
         if terms and self.n_gradients:
             # the adjoint's diagonal on each partial's rows, summed per partial
