@@ -135,8 +135,11 @@ SEARCH_MAX_ROWS = 2000
 # subset is biased (water flow, 9,000 rows: the short-scale amplitude 500 times
 # too small, the overall one 30 times), and a warm start needs far fewer
 # evaluations than a search on the larger subset from the screened start
-# (measured: 4,500 rows, 16 evaluations, RMSE 1.0e-3 in 59 s against 119 s for
-# the full search on the same subset; see benchmarks/results/water_flow.md)
+# (measured at 4,500 rows, seed 0: 16 evaluations, RMSE 1.0e-3 in 59 s of one
+# core, against 119 s from the screened start). 4,000 rows keep the water-flow
+# fit under a minute of one core: RMSE 7.0e-4 to 1.0e-3 in 39-58 s (3 seeds; the
+# first search alone 1.6e-3 to 3.2e-3, all rows 5.5e-4 in 800 s; see
+# benchmarks/results/water_flow.md)
 REFINE_MAX_ROWS = 4000
 _REFINE_EVALUATIONS = 15
 # common factors of the amplitudes tried in turn when the first optimum is singular
@@ -301,9 +304,9 @@ class GIGaussianProcessRegressor(MultiOutputMixin, RegressorMixin, BaseEstimator
         ``4000 // (1 + d)`` samples that include them (all when there are
         fewer): a small subset's optimum is biased, not merely noisy.
         Measured on the water-flow function (8-D, 1000 Sobol points with
-        gradients, 9,000 rows, 3 seeds, one core): RMSE about 1e-3 in 40-60
-        s, against 1.6e-3 to 3.2e-3 in 27-32 s for the first search alone
-        and about 5e-4 in 23 minutes for the search on all rows. After a
+        gradients, 9,000 rows, 3 seeds, one core): RMSE 7.0e-4 to 1.0e-3 in
+        39-58 s, against 1.6e-3 to 3.2e-3 in 27-32 s for the first search
+        alone and 5.5e-4 in 13 minutes for the search on all rows. After a
         search on a subset the final factorisation adds a relative jitter of
         at least ``1e-12`` (with a :class:`JitterWarning`), and a solve whose
         relative residual exceeds ``1e-6`` (hyperparameters that are
