@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from sklearn.base import clone
-from sklearn.exceptions import NotFittedError
+from sklearn.exceptions import ConvergenceWarning, NotFittedError
 from sklearn.gaussian_process import GaussianProcessRegressor
 from sklearn.gaussian_process.kernels import (
     RBF,
@@ -708,3 +708,107 @@ def test_search_on_a_seeded_subset():
     # no search, no subset
     fixed = GIGaussianProcessRegressor(RBF(1.0), optimizer=None, n_search_samples=20).fit(X, y, G)
     assert fixed.search_samples_ is None
+
+
+def _count_evaluations(monkeypatch):
+    """Record the joint rows of every likelihood evaluation (value-only or with gradient)."""
+    from sklearn_gi.gaussian_process import _gpr
+
+    rows = []
+    original = _gpr.GIGaussianProcessRegressor._log_marginal_likelihood
+
+    def counted(self, theta, eval_gradient):
+        rows.append(self._system.n_observations)
+        return original(self, theta, eval_gradient)
+
+    monkeypatch.setattr(_gpr.GIGaussianProcessRegressor, "_log_marginal_likelihood", counted)
+    return rows
+
+
+def test_auto_search_continues_on_a_larger_subset(monkeypatch):
+    # "auto" above SEARCH_MAX_ROWS: the search on a subset, then at most
+    # _REFINE_EVALUATIONS evaluations from its optimum on a superset of
+    # REFINE_MAX_ROWS rows (here scaled down: 20 and then 40 of 60 samples)
+    from sklearn_gi.gaussian_process import _gpr
+
+    X, y, G = make_problem("rosenbrock", 60, random_state=0)
+    monkeypatch.setattr(_gpr, "SEARCH_MAX_ROWS", 60)
+    monkeypatch.setattr(_gpr, "REFINE_MAX_ROWS", 120)
+    first = GIGaussianProcessRegressor(random_state=0, n_search_samples=20).fit(X, y, G)
+    rows = _count_evaluations(monkeypatch)
+    with warnings.catch_warnings():
+        # a capped run is no failed search
+        warnings.filterwarnings("error", message="lbfgs failed", category=ConvergenceWarning)
+        gp = GIGaussianProcessRegressor(random_state=0).fit(X, y, G)
+    assert gp.search_samples_.shape == (40,)
+    # the same first subset as n_search_samples=20, and the refinement sees a superset of it
+    assert set(first.search_samples_) <= set(gp.search_samples_)
+    refine_evaluations = sum(r == 120 for r in rows)
+    assert 2 <= refine_evaluations <= _gpr._REFINE_EVALUATIONS + 3  # L-BFGS-B may end its iteration
+    assert rows[-1] == 120 and set(rows) == {60, 120}
+    assert not np.array_equal(gp.kernel_.theta, first.kernel_.theta)
+    # on the refinement's samples the likelihood is at least the first optimum's
+    sub, noise = gp._system, gp._noise
+    gp._system, gp._noise = _gpr.search_subset(gp.search_samples_, gp.X_train_, gp.y_train_[:, None],
+                                               G[:, None, :] / gp._y_train_std[None, :, None], None,
+                                               noise, noise_scale=sub.noise_scale)
+    assert gp._log_marginal_likelihood(gp.kernel_.theta, False) >= gp._log_marginal_likelihood(
+        first.kernel_.theta, False)
+    gp._system, gp._noise = sub, noise
+    # a refinement subset as large as the data: all samples
+    monkeypatch.setattr(_gpr, "REFINE_MAX_ROWS", 180)
+    assert GIGaussianProcessRegressor(random_state=0).fit(X, y, G).search_samples_ is None
+    # an explicit subset size is not refined
+    rows.clear()
+    GIGaussianProcessRegressor(random_state=0, n_search_samples=20).fit(X, y, G)
+    assert set(rows) == {60}
+
+
+def test_relative_residual_of_the_final_solve():
+    # K a - t computed without K (posterior means + noise + jitter) equals the dense one
+    X, y, G = make_problem("rosenbrock", 15, random_state=0)
+    gp = GIGaussianProcessRegressor(RBF([1.0, 2.0]) + RBF(0.3), alpha=1e-3, optimizer=None).fit(X, y, G)
+    assert gp._residual_checkable()
+    for jitter in (0.0, 1e-2):
+        gp._factorize_from((jitter,))
+        a = gp.alpha_.copy()
+        gp._factorize_from((0.0,))  # a solve of another system: the same K, other weights
+        gp.alpha_, gp.jitter_ = a, jitter
+        K, _ = gp._training_covariance(gp.kernel_)
+        K[np.diag_indices_from(K)] *= 1.0 + jitter
+        dense = np.linalg.norm(K @ a - gp._system.targets[:, 0]) / np.linalg.norm(gp._system.targets)
+        assert dense < 1e-10
+        np.testing.assert_allclose(gp._relative_residual(), dense, atol=1e-12)
+        gp.jitter_ = 0.0 if jitter else 1e-2  # the weights of one system checked against the other
+        assert gp._relative_residual() > 1e-4
+    noisy = GIGaussianProcessRegressor(RBF(1.0) + WhiteKernel(1e-2), optimizer=None).fit(X, y, G)
+    assert not noisy._residual_checkable()
+
+
+def test_inaccurate_final_solve_after_a_subset_search_is_retried(monkeypatch):
+    from sklearn_gi.gaussian_process import _gpr
+
+    X, y, G = make_problem("rosenbrock", 40, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", JitterWarning)
+        plain = GIGaussianProcessRegressor(random_state=0, n_search_samples=20).fit(X, y, G)
+    following = _gpr._JITTER_STEPS[_gpr._JITTER_STEPS.index(plain.jitter_) + 1]
+    residuals = iter([1e-3, 1e-9])  # the first solve inaccurate, the next one accurate
+    monkeypatch.setattr(_gpr.GIGaussianProcessRegressor, "_relative_residual", lambda self: next(residuals))
+    gp = GIGaussianProcessRegressor(random_state=0, n_search_samples=20)
+    with pytest.warns(JitterWarning, match=f"relative jitter of {following:g}"):
+        gp.fit(X, y, G)
+    assert gp.jitter_ == following
+    np.testing.assert_array_equal(gp.kernel_.theta, plain.kernel_.theta)
+    # a search on all samples: no check, no retry
+    residuals = iter([1e-3])
+    gp = GIGaussianProcessRegressor(random_state=0).fit(X, y, G)
+    assert gp.jitter_ == 0.0 and next(residuals, None) == 1e-3
+
+
+def test_refinement_keeps_a_start_singular_on_more_samples():
+    X, y, G = make_problem("rosenbrock", 20, random_state=0)
+    gp = GIGaussianProcessRegressor(random_state=0).fit(X, y, G)
+    theta = gp.kernel_.theta.copy()
+    assert gp._refine(lambda theta, eval_gradient=True: np.inf) is False
+    np.testing.assert_array_equal(gp.kernel_.theta, theta)
