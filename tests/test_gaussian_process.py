@@ -24,7 +24,7 @@ from sklearn.preprocessing import PolynomialFeatures, StandardScaler
 
 from sklearn_gi.datasets import make_problem
 from sklearn_gi.gaussian_process import GIGaussianProcessRegressor, HyperparameterWarning, JitterWarning
-from sklearn_gi.gaussian_process._derivative_kernels import (
+from sklearn_gi.kernels._derivative_kernels import (
     Context,
     JointContext,
     compile_kernel,
@@ -792,6 +792,11 @@ def test_inaccurate_final_solve_after_a_subset_search_is_retried(monkeypatch):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", JitterWarning)
         plain = GIGaussianProcessRegressor(random_state=0, n_search_samples=20).fit(X, y, G)
+    # the smallest jitter is the documented floor after a subset search: no warning for it
+    assert plain.jitter_ == _gpr._JITTER_STEPS[1]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", JitterWarning)
+        GIGaussianProcessRegressor(random_state=0, n_search_samples=20).fit(X, y, G)
     following = _gpr._JITTER_STEPS[_gpr._JITTER_STEPS.index(plain.jitter_) + 1]
     residuals = iter([1e-3, 1e-9])  # the first solve inaccurate, the next one accurate
     monkeypatch.setattr(_gpr.GIGaussianProcessRegressor, "_relative_residual", lambda self: next(residuals))

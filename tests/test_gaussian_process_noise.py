@@ -15,7 +15,7 @@ from sklearn_gi.gaussian_process import (
     GradientWhiteKernel,
     HyperparameterWarning,
 )
-from sklearn_gi.gaussian_process._derivative_kernels import joint_kernel
+from sklearn_gi.kernels._derivative_kernels import joint_kernel
 from sklearn_gi.kernel_ridge import GIKernelRidge
 
 

@@ -25,7 +25,7 @@ REFERENCE = json.loads((Path(__file__).parent / "data" / "gpytorch_kernel_grad.j
 def _joint_kernel(kernel, X, Y=None):
     # Imported here rather than at module level so that, while the module is
     # missing, these tests fail one by one instead of aborting collection.
-    from sklearn_gi.gaussian_process._derivative_kernels import joint_kernel
+    from sklearn_gi.kernels._derivative_kernels import joint_kernel
 
     return np.asarray(joint_kernel(kernel, X, Y))
 

@@ -9,7 +9,7 @@ from sklearn.preprocessing import PolynomialFeatures, StandardScaler
 
 from sklearn_gi.datasets import make_problem
 from sklearn_gi.gaussian_process import GIGaussianProcessRegressor
-from sklearn_gi.gaussian_process._derivative_kernels import joint_kernel
+from sklearn_gi.kernels._derivative_kernels import joint_kernel
 from sklearn_gi.kernel_ridge import GIKernelRidge
 from sklearn_gi.pipeline import make_gi_pipeline
 

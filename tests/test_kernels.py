@@ -13,7 +13,7 @@ from sklearn.gaussian_process.kernels import (
     WhiteKernel,
 )
 
-from sklearn_gi.gaussian_process._derivative_kernels import joint_kernel
+from sklearn_gi.kernels._derivative_kernels import joint_kernel
 from sklearn_gi.kernels._matvec import JointKernelOperator, supports_matrix_free
 from sklearn_gi.kernels._preconditioners import PivotedCholeskyPreconditioner
 from sklearn_gi.kernels._solvers import CG_MIN_ROWS, conjugate_gradients, resolve_solver, solve_joint_system
@@ -150,7 +150,7 @@ def test_gradient_noise_kernel_in_the_cg_solve_and_the_search_subset(search_subs
     G = np.c_[np.cos(X[:, 0]), np.full(30, 0.1)] + rng.normal(0, 0.3, size=(30, 2))
     kernel = ConstantKernel(1.0) * RBF([1.0, 5.0]) + GradientWhiteKernel([0.05, 0.2])
     if search_subset:
-        from sklearn_gi.gaussian_process._joint import JointObservations
+        from sklearn_gi.kernels._joint import JointObservations
         from sklearn_gi.kernels._iterative import search_subset as subset_of
 
         scale = X.std(axis=0)

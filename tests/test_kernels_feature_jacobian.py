@@ -7,8 +7,8 @@ import pytest
 from sklearn.gaussian_process.kernels import RBF, ConstantKernel, DotProduct, Matern, WhiteKernel
 
 from sklearn_gi.gaussian_process import GIGaussianProcessRegressor, GradientWhiteKernel
-from sklearn_gi.gaussian_process import _joint
-from sklearn_gi.gaussian_process._derivative_kernels import Context, assemble, compile_kernel
+from sklearn_gi.kernels import _joint
+from sklearn_gi.kernels._derivative_kernels import Context, assemble, compile_kernel
 from sklearn_gi.kernel_ridge import GIKernelRidge
 from sklearn_gi.kernels import PermutationInvariantKernel
 from sklearn_gi.kernels import _feature_jacobian

@@ -6,7 +6,7 @@ from sklearn.base import clone
 from sklearn.gaussian_process.kernels import RBF, ConstantKernel, Matern, WhiteKernel
 
 from sklearn_gi.gaussian_process import GIGaussianProcessRegressor
-from sklearn_gi.gaussian_process._derivative_kernels import Context, compile_kernel
+from sklearn_gi.kernels._derivative_kernels import Context, compile_kernel
 from sklearn_gi.kernel_ridge import GIKernelRidge
 from sklearn_gi.kernels import PermutationInvariantKernel
 

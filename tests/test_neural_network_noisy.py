@@ -172,4 +172,5 @@ def test_one_cycle_peak_rate_shrinks_with_the_square_root_of_the_inputs(basket_3
         rates[p] = model.net_.lr
     assert rates[1] == pytest.approx(0.1) and rates[3] == pytest.approx(0.1 / np.sqrt(3))
     # an explicit rate is kept
-    assert GIMLPRegressor((4,), max_iter=1, learning_rate_init=0.05, random_state=0).fit(X, y, G).net_.lr == 0.05
+    explicit = GIMLPRegressor((4,), max_iter=1, learning_rate_init=0.05, random_state=0).fit(X, y, G)
+    assert explicit.net_.lr == 0.05

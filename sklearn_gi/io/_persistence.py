@@ -136,10 +136,15 @@ _TRUSTED = {
         "sklearn_gi.compose", "GITransformedTargetRegressor", "estimator"),
     # their internal state
     "sklearn_gi.linear_model.GIRidgeStatistics": ("sklearn_gi.linear_model", "GIRidgeStatistics", "state"),
+    "sklearn_gi.kernels._joint.JointObservations": (
+        "sklearn_gi.kernels._joint", "JointObservations", "state"),
+    "sklearn_gi.kernels._joint.ObservationGroup": (
+        "sklearn_gi.kernels._joint", "ObservationGroup", "state"),
+    # where files written before the joint system moved to sklearn_gi.kernels name it
     "sklearn_gi.gaussian_process._joint.JointObservations": (
-        "sklearn_gi.gaussian_process._joint", "JointObservations", "state"),
+        "sklearn_gi.kernels._joint", "JointObservations", "state"),
     "sklearn_gi.gaussian_process._joint.ObservationGroup": (
-        "sklearn_gi.gaussian_process._joint", "ObservationGroup", "state"),
+        "sklearn_gi.kernels._joint", "ObservationGroup", "state"),
     "sklearn_gi.gaussian_process.GradientWhiteKernel": (
         "sklearn_gi.gaussian_process", "GradientWhiteKernel", "estimator"),
     # scikit-learn transformers with a known Jacobian (GIPipeline, GITransformedTargetRegressor)

@@ -9,8 +9,8 @@ from sklearn.preprocessing._data import _handle_zeros_in_scale
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from ..gaussian_process._derivative_kernels import SUPPORTED_KERNELS, compile_kernel, polynomial_kernel
-from ..gaussian_process._joint import JointObservations
+from ..kernels._derivative_kernels import SUPPORTED_KERNELS, compile_kernel, polynomial_kernel
+from ..kernels._joint import JointObservations
 from ..kernels._iterative import IterativeJointSolution
 from ..kernels._solvers import resolve_solver
 from ..linear_model._normal_equations import solve_normal_equations

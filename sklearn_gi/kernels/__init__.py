@@ -2,7 +2,10 @@
 
 Public: :class:`PermutationInvariantKernel`. Shared by
 :mod:`sklearn_gi.gaussian_process` and :mod:`sklearn_gi.kernel_ridge` (private
-modules): ``_matvec`` (blocked products of the joint kernel with vectors),
+modules): ``_derivative_kernels`` (the value and derivative covariance blocks of
+scikit-learn kernels and their likelihood gradients), ``_joint`` (the joint
+system of values and partials, unknown ones dropped), ``_matvec`` (blocked
+products of the joint kernel with vectors),
 ``_preconditioners`` (pivoted Cholesky), ``_solvers`` (preconditioned conjugate
 gradients and the choice between them and a dense Cholesky factorisation),
 ``_iterative`` (the iterative solution's predictions and the search subset) and
@@ -10,8 +13,8 @@ gradients and the choice between them and a dense Cholesky factorisation),
 feature Jacobian ``dZdX`` without the ``(n, n, p, p)`` descriptor-space block).
 """
 
-# the derivative kernels live in gaussian_process, whose estimators import this
-# package: importing it first makes either import order work
+# the derivative kernels use gaussian_process's GradientWhiteKernel, and its
+# estimators import this package: importing it first makes either order work
 from .. import gaussian_process  # noqa: F401, E402
 from ._permutation import PermutationInvariantKernel  # noqa: E402
 

@@ -47,7 +47,7 @@ with free hyperparameters fall back to the general path
 
 import numpy as np
 
-from ..gaussian_process._derivative_kernels import (
+from ._derivative_kernels import (
     _RBF,
     _Constant,
     _GradientWhite,

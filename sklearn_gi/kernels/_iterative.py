@@ -84,11 +84,11 @@ def search_subset(indices, X, Y, G, J, noise, noise_scale=None):
     ``noise`` is component-major like the joint rows: ``(1 + d, n)`` raveled;
     ``noise_scale`` is the full system's (the units of ``GradientWhiteKernel``).
     """
-    from ..gaussian_process._joint import JointObservations
+    from ._joint import JointObservations
 
     n = X.shape[0]
     sub_J = J[indices] if J is not None and J.ndim == 3 else J
     system = JointObservations(X[indices], Y[indices], None if G is None else G[indices], sub_J,
-                                noise_scale=noise_scale)
+                               noise_scale=noise_scale)
     sub_noise = noise.reshape(-1, n)[:, indices].ravel()
     return system, sub_noise

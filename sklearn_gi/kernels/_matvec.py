@@ -21,7 +21,7 @@ d)`` time per product and ``O(block * n)`` memory, where the joint matrix has
 
 import numpy as np
 
-from ..gaussian_process._derivative_kernels import (
+from ._derivative_kernels import (
     _Constant,
     _GradientWhite,
     _Matern32,

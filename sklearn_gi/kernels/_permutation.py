@@ -3,7 +3,7 @@
 import numpy as np
 from sklearn.gaussian_process.kernels import Hyperparameter, Kernel
 
-from ..gaussian_process._derivative_kernels import Blocks, Context, _Node, _weighted, compile_kernel
+from ._derivative_kernels import Blocks, Context, _Node, _weighted, compile_kernel
 
 __all__ = ["PermutationInvariantKernel"]
 

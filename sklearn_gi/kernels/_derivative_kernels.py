@@ -39,7 +39,7 @@ from sklearn.gaussian_process.kernels import (
     WhiteKernel,
 )
 
-from ._kernels import GradientWhiteKernel
+from ..gaussian_process._kernels import GradientWhiteKernel
 
 __all__ = ["compile_kernel", "gradient_noise_terms", "joint_kernel", "polynomial_kernel",
            "SUPPORTED_KERNELS"]
@@ -842,7 +842,7 @@ def joint_kernel(kernel, X, Y=None):
     --------
     >>> import numpy as np
     >>> from sklearn.gaussian_process.kernels import RBF
-    >>> from sklearn_gi.gaussian_process._derivative_kernels import joint_kernel
+    >>> from sklearn_gi.kernels._derivative_kernels import joint_kernel
     >>> K = joint_kernel(RBF(1.0), np.array([[0.0], [1.0]]))
     >>> K.shape
     (4, 4)

@@ -22,7 +22,7 @@ from ._derivative_kernels import (
     split,
     supports_joint,
 )
-from ..kernels._feature_jacobian import (
+from ._feature_jacobian import (
     feature_jacobian_covariance,
     feature_jacobian_gradient,
     supports_feature_jacobian,
