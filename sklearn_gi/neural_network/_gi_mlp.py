@@ -1,6 +1,5 @@
 """GIMLPRegressor: a torch MLP trained on values and input-gradients (Sobolev training)."""
 
-import contextlib
 import copy
 import math
 import threading
@@ -16,6 +15,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from ..utils._threads import SharedThreadCount
 from ..utils._validation import (
     check_feature_jacobian,
     check_finite_output,
@@ -67,47 +67,25 @@ PREDICT_CHUNK_ROWS = 65536
 SMALL_MODEL_WORK = 1_000_000
 
 
-# torch's intra-op thread count is process-global. Blocks that need a count
-# share it: any number of blocks wanting the same count run together, a block
-# wanting another count waits until they are all done, and the last one out
-# restores the count found by the first one in (fits in threads used to race:
-# one restored the count while another was still training). A thread already inside a
-# block (nested fits or predictions) keeps the count it has.
-_THREADS_CONDITION = threading.Condition()
-_THREADS_STATE = {"count": None, "users": 0, "previous": None}
-_THREADS_LOCAL = threading.local()
+def _set_torch_threads(count, first):
+    previous = torch.get_num_threads() if first else None
+    # with OpenMP the count is also per calling thread: each one sets its own
+    if torch.get_num_threads() != count:
+        torch.set_num_threads(count)
+    return previous
+
+
+def _restore_torch_threads(previous):
+    if previous != torch.get_num_threads():
+        torch.set_num_threads(previous)
+
+
+# torch's intra-op thread count is process-global: blocks share it as BLAS's
+# (fits in threads used to race: one restored the count while another was
+# still training). ``_torch_threads(n)`` uses n threads inside the block (None:
+# leave as is).
+_torch_threads = SharedThreadCount(_set_torch_threads, _restore_torch_threads)
 _TORCH_RNG_LOCK = threading.Lock()
-
-
-@contextlib.contextmanager
-def _torch_threads(n_threads):
-    """Use ``n_threads`` torch CPU threads inside the block (None: leave as is); thread-safe."""
-    if n_threads is None or getattr(_THREADS_LOCAL, "depth", 0):
-        yield
-        return
-    state = _THREADS_STATE
-    with _THREADS_CONDITION:
-        while state["users"] and state["count"] != n_threads:
-            _THREADS_CONDITION.wait()
-        if not state["users"]:
-            state["previous"] = torch.get_num_threads()
-            state["count"] = n_threads
-        # with OpenMP the count is also per calling thread: each one sets its own
-        if torch.get_num_threads() != n_threads:
-            torch.set_num_threads(n_threads)
-        state["users"] += 1
-    _THREADS_LOCAL.depth = 1
-    try:
-        yield
-    finally:
-        _THREADS_LOCAL.depth = 0
-        with _THREADS_CONDITION:
-            state["users"] -= 1
-            if not state["users"]:
-                if state["previous"] != torch.get_num_threads():
-                    torch.set_num_threads(state["previous"])
-                state["count"] = None
-                _THREADS_CONDITION.notify_all()
 
 
 class _HoldOut:

@@ -18,21 +18,69 @@ from numbers import Integral
 import numpy as np
 
 __all__ = [
-    "SMALL_BLAS_WORK", "blas_threads", "joint_fit_work", "joint_predict_work", "limit_blas_threads",
-    "linear_fit_work", "linear_predict_work",
+    "SMALL_BLAS_WORK", "SharedThreadCount", "blas_threads", "joint_fit_work", "joint_predict_work",
+    "limit_blas_threads", "linear_fit_work", "linear_predict_work",
 ]
 
 # Floating-point operations below which one BLAS thread is used when n_threads is
 # None: a Cholesky factorisation of 2,000 rows (the measured break-even on 2 idle cores).
 SMALL_BLAS_WORK = 2000.0**3 / 3
 
-# The BLAS thread count is process-global. As for torch's (neural_network/_gi_mlp.py):
-# blocks wanting the same count run together, a block wanting another count waits
-# until they are all done, the last one out restores the limits found by the first
-# one in, and a thread already inside a block (nested fits) keeps the count it has.
-_CONDITION = threading.Condition()
-_STATE = {"count": None, "users": 0, "limiter": None}
-_LOCAL = threading.local()
+
+class SharedThreadCount:
+    """A process-global thread count that concurrent blocks share safely.
+
+    Blocks wanting the same count run together, a block wanting another count
+    waits until they are all done, the last one out restores the setting the
+    first one in found, and a thread already inside a block (nested fits)
+    keeps the count it has. Serves BLAS (``blas_threads``) and torch
+    (``neural_network._gi_mlp._torch_threads``).
+
+    Parameters
+    ----------
+    apply : callable ``(count, first) -> saved``
+        Sets ``count`` for the calling thread; ``first`` is True for the first
+        block in, whose return value is what ``restore`` receives.
+    restore : callable ``(saved) -> None``
+        Run when the last block leaves.
+    """
+
+    def __init__(self, apply, restore):
+        self._apply = apply
+        self._restore = restore
+        self._condition = threading.Condition()
+        self._count = None
+        self._users = 0
+        self._saved = None
+        self._local = threading.local()
+
+    @contextlib.contextmanager
+    def __call__(self, count):
+        """Run the block with ``count`` threads (None: leave the setting as it is)."""
+        if count is None or getattr(self._local, "depth", 0):
+            yield
+            return
+        with self._condition:
+            while self._users and self._count != count:
+                self._condition.wait()
+            first = not self._users
+            saved = self._apply(count, first)
+            if first:
+                self._saved, self._count = saved, count
+            self._users += 1
+        self._local.depth = 1
+        try:
+            yield
+        finally:
+            self._local.depth = 0
+            with self._condition:
+                self._users -= 1
+                if not self._users:
+                    self._restore(self._saved)
+                    self._saved = self._count = None
+                    self._condition.notify_all()
+
+
 _CONTROLLER = []  # one ThreadpoolController, made on first use (making one costs ~3 ms)
 
 
@@ -67,27 +115,17 @@ def blas_threads(n_threads, work=0.0):
                                   or n_threads < 1):
         raise ValueError(f"n_threads must be None or a positive integer, got {n_threads!r}.")
     count = _chosen_count(n_threads, work)
-    if count is None or getattr(_LOCAL, "depth", 0):
+    with _BLAS_THREADS(count):
         yield
-        return
-    with _CONDITION:
-        while _STATE["users"] and _STATE["count"] != count:
-            _CONDITION.wait()
-        if not _STATE["users"]:
-            _STATE["limiter"] = _controller().limit(limits=count, user_api="blas")
-            _STATE["count"] = count
-        _STATE["users"] += 1
-    _LOCAL.depth = 1
-    try:
-        yield
-    finally:
-        _LOCAL.depth = 0
-        with _CONDITION:
-            _STATE["users"] -= 1
-            if not _STATE["users"]:
-                _STATE["limiter"].restore_original_limits()
-                _STATE["limiter"] = _STATE["count"] = None
-                _CONDITION.notify_all()
+
+
+def _limit_blas(count, first):
+    # threadpoolctl's limit is process-wide: the first block in sets it
+    return _controller().limit(limits=count, user_api="blas") if first else None
+
+
+# BLAS's count is process-global (threadpoolctl); shared as torch's is
+_BLAS_THREADS = SharedThreadCount(_limit_blas, lambda limiter: limiter.restore_original_limits())
 
 
 def limit_blas_threads(work):
