@@ -629,24 +629,20 @@ class GIMLPRegressor(MultiOutputMixin, RegressorMixin, BaseEstimator):
     def _training_data(self, X, Y, G, J):
         Xs = (X - self.x_mean_) / self.x_scale_
         Ys = (Y - self.y_mean_) / self.y_scale_
-        mask = feature_jacobian = factors = None
+        Gs = mask = feature_jacobian = factors = None
         self.partial_weights_ = None
         if G is not None and self.gradient_weight > 0:
             s_in = self._input_scales(J)
-            Gs = G * s_in / self.y_scale_[:, None]
-            known = ~np.isnan(Gs)
-            if not known.any():  # nothing to match: a value fit, without the Jacobian work
-                G = None
-            else:
-                Gs = np.where(known, Gs, 0.0)
+            scaled = G * s_in / self.y_scale_[:, None]
+            known = ~np.isnan(scaled)
+            if known.any():  # else nothing to match: a value fit, without the Jacobian work
+                Gs = np.where(known, scaled, 0.0)
                 weights = self.partial_weights_ = self._partial_weights(Gs, known)
                 if weights is not None:  # a weight of the squared error: its root scales the residual
                     factors = np.sqrt(weights)
                     Gs = Gs * factors
                 if J is not None:
                     feature_jacobian = J / self.x_scale_[:, None] * s_in
-        if G is None or self.gradient_weight == 0:
-            Gs = None
         self.compute_dtype_ = self._resolve_compute_dtype(X.dtype, (Xs, Ys, Gs, feature_jacobian))
         to = dict(device=self.device_, dtype=getattr(torch, self.compute_dtype_.name))
         if Gs is None:
