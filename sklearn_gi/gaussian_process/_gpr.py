@@ -965,14 +965,14 @@ class GIGaussianProcessRegressor(MultiOutputMixin, RegressorMixin, BaseEstimator
         # water-flow fit needed (3 seeds; a failed attempt costs a factorisation)
         subset = self.search_samples_ is not None
         check = subset and self._residual_checkable()
-        first = 1 if subset else 0
+        first = floor = 1 if subset else 0
         while True:
             self._factorize_from(_JITTER_STEPS[first:])
             first = _JITTER_STEPS.index(self.jitter_) + 1
             if not check or first == len(_JITTER_STEPS) or self._relative_residual() <= _RESIDUAL_TOL:
                 break
         # after a subset search the smallest jitter is the documented floor, not a surprise
-        if self.jitter_ > (_JITTER_STEPS[1] if subset else 0):
+        if self.jitter_ > _JITTER_STEPS[floor]:
             warnings.warn(
                 f"The joint covariance was numerically singular; a relative jitter of "
                 f"{self.jitter_:g} was added to its diagonal. Increase alpha or gradient_alpha "
