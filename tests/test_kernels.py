@@ -16,7 +16,8 @@ from sklearn.gaussian_process.kernels import (
 from sklearn_gi.kernels._derivative_kernels import joint_kernel
 from sklearn_gi.kernels._matvec import JointKernelOperator, supports_matrix_free
 from sklearn_gi.kernels._preconditioners import PivotedCholeskyPreconditioner
-from sklearn_gi.kernels._solvers import CG_MIN_ROWS, conjugate_gradients, resolve_solver, solve_joint_system
+from sklearn_gi.kernels._solvers import (CG_MIN_ROWS, conjugate_gradients, preconditioner_rank,
+                                         resolve_solver, solve_joint_system)
 
 LENGTHS = [1.0, 2.0, 0.5, 3.0]
 KERNELS = [
@@ -51,6 +52,10 @@ def test_products_equal_the_dense_joint_matrix(kernel):
     np.testing.assert_allclose(operator.diagonal(), np.diag(K), rtol=1e-14)
     for index in (0, 29, 30, 77, 149):
         np.testing.assert_allclose(operator.column(index), K[:, index], rtol=0, atol=1e-13 * np.abs(K).max())
+    # several at once, repeated points and components in any order
+    indices = [77, 0, 149, 30, 7, 37, 0]
+    np.testing.assert_allclose(operator.columns(indices), K[:, indices], rtol=0,
+                               atol=1e-13 * np.abs(K).max())
 
 
 def test_values_only_operator_and_observed_rows_with_scaling():
@@ -70,6 +75,9 @@ def test_values_only_operator_and_observed_rows_with_scaling():
     assert _relative(operator.matvec(W), dense @ W) < 1e-12
     np.testing.assert_allclose(operator.diagonal(), np.diag(dense), rtol=1e-13)
     np.testing.assert_allclose(operator.column(50), dense[:, 50], atol=1e-13 * np.abs(dense).max())
+    indices = [50, 0, 3, 3, rows.size - 1, 29]
+    np.testing.assert_allclose(operator.columns(indices), dense[:, indices],
+                               atol=1e-13 * np.abs(dense).max())
 
 
 def test_supported_kernels():
@@ -99,6 +107,48 @@ def test_pivoted_cholesky_preconditioner():
     assert partial.logdet() == pytest.approx(np.linalg.slogdet(P)[1], rel=1e-10)
     # the pivots are the largest remaining diagonal entries: all distinct
     assert len(set(partial.pivots.tolist())) == 10
+
+
+def test_blocked_pivots_are_as_good_as_one_at_a_time():
+    # pairs of nearly equal points: a block of the largest diagonal entries holds both
+    # members of a pair, and the second adds almost nothing once the first is a pivot
+    rng = np.random.default_rng(3)
+    base = rng.uniform(-2, 2, size=(40, 3))
+    X = np.vstack([base, base + 1e-4 * rng.normal(size=base.shape)])
+    kernel = ConstantKernel(1.0) * RBF([1.0, 1.5, 0.8])
+    operator = JointKernelOperator(kernel, X, True, noise=np.full(320, 1e-6))
+    K = joint_kernel(kernel, X)
+    rank = 70  # more than one block
+
+    def remaining_trace(L):
+        return np.trace(K) - np.sum(L**2)
+
+    # the textbook greedy pivoted Cholesky on the dense matrix
+    L = np.zeros((320, rank))
+    diag = np.diag(K).copy()
+    for k in range(rank):
+        pivot = int(np.argmax(diag))
+        col = (K[:, pivot] - L[:, :k] @ L[pivot, :k]) / np.sqrt(diag[pivot])
+        L[:, k] = col
+        diag = np.maximum(diag - col**2, 0.0)
+    preconditioner = PivotedCholeskyPreconditioner(operator, rank)
+    assert preconditioner.rank == rank
+    # the same low-rank part: L L^T is K's on the pivots' columns
+    np.testing.assert_allclose(preconditioner.L @ preconditioner.L[preconditioner.pivots].T,
+                               K[:, preconditioner.pivots], atol=1e-8)
+    assert remaining_trace(preconditioner.L) <= 1.2 * remaining_trace(L)
+    # no pivot at the twin of an earlier one: a twin's column is almost its partner's
+    points = preconditioner.pivots % 80
+    components = preconditioner.pivots // 80
+    twins = set(zip(points % 40, components))
+    assert len(twins) == rank
+
+
+def test_preconditioner_rank_grows_as_the_system_shrinks():
+    assert preconditioner_rank(100_000) == 300
+    assert preconditioner_rank(30_000) == 1000
+    assert preconditioner_rank(15_000) == 2000
+    assert preconditioner_rank(10) == 2000  # then capped by N itself
 
 
 def test_pcg_equals_cholesky_and_the_preconditioner_cuts_iterations():

@@ -273,9 +273,10 @@ class GIGaussianProcessRegressor(MultiOutputMixin, RegressorMixin, BaseEstimator
         How the final joint system is solved. ``"cholesky"``: a dense
         factorisation, ``(n (1 + d))^2`` doubles of memory and ``(n (1 +
         d))^3 / 3`` flops. ``"cg"``: preconditioned conjugate gradients
-        (pivoted-Cholesky preconditioner of rank 300) with matrix-free
-        products of the joint kernel, ``O(n^2 d)`` time per iteration and
-        ``O(n d)`` memory beyond the preconditioner's ``N x 300``; the kernel
+        (pivoted-Cholesky preconditioner of rank ``3e7 / N`` between 300
+        and 2,000 for ``N`` joint rows) with matrix-free products of the
+        joint kernel, ``O(n^2 d)`` time per iteration and ``O(n d)`` memory
+        beyond the preconditioner's (about three ``N x rank`` arrays); the kernel
         must be a sum of constant-scaled RBF, Matern (nu 2.5 or inf),
         RationalQuadratic, ConstantKernel and WhiteKernel terms, without
         ``dZdX``. ``"auto"``: ``"cg"`` from 15,000 joint rows on when the
@@ -285,9 +286,9 @@ class GIGaussianProcessRegressor(MultiOutputMixin, RegressorMixin, BaseEstimator
         (``benchmarks/results/solver_switch.md``). CG converges in few
         iterations only when the noise (``alpha``, ``gradient_alpha``) is
         not tiny against the kernel's variance (measured at 30,000 rows:
-        300 iterations to a residual of 8e-6 at ``alpha=1e-2``, a residual
-        of 0.6 after 150 at ``alpha=1e-4``); otherwise it stops at its
-        1,000-iteration cap with a ``ConvergenceWarning``. With
+        148 iterations to a residual of 1e-6 at ``alpha=1e-2``, 1.1e-4 at
+        the 1,000-iteration cap at ``alpha=1e-4``); otherwise it stops at
+        that cap with a ``ConvergenceWarning``. With
         ``"cg"``, ``predict(return_std=True)`` and ``predict_gradient(...,
         return_std=True)`` run one CG solve per chunk of test points
         (affordable for tens of points, not thousands), and

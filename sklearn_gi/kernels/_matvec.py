@@ -166,21 +166,33 @@ class JointKernelOperator:
 
     def column(self, index):
         """Column ``index`` (of the observed rows) of the operator, in ``O(n d)``."""
-        full_index = index if self.rows is None else self.rows[index]
-        point, component = full_index % self.n, full_index // self.n
-        unit = np.zeros((1 + self.d if self.with_gradients else 1, 1))
-        unit[component] = 1.0
-        col = self.cross(self.X, unit, self.with_gradients, Y=self.X[point:point + 1],
-                         y_gradients=self.with_gradients, centred=True)[:, 0]
+        return self.columns([index])[:, 0]
+
+    def columns(self, indices):
+        """Columns ``indices`` (of the observed rows) of the operator: ``(N, len(indices))``.
+
+        One kernel product for all of them, ``O(n d)`` per column.
+        """
+        indices = np.asarray(indices, dtype=int)
+        full = indices if self.rows is None else self.rows[indices]
+        points, components = full % self.n, full // self.n
+        unique, which = np.unique(points, return_inverse=True)
+        width = len(indices)
+        # one-hot right-hand sides: component c of point j is row c * m + j of cross's V
+        units = np.zeros(((1 + self.d if self.with_gradients else 1) * len(unique), width))
+        units[components * len(unique) + which, np.arange(width)] = 1.0
+        cols = self.cross(self.X, units, self.with_gradients, Y=self.X[unique],
+                          y_gradients=self.with_gradients, centred=True)
         # a white term is the identity on the training values only
         white = sum(scale * leaf.noise for scale, leaf in self.terms if isinstance(leaf, _White))
-        if white and component == 0:
-            col[point] += white
-        col = self._restrict(col)
+        if white:
+            on_values = np.flatnonzero(components == 0)
+            cols[points[on_values], on_values] += white
+        cols = self._restrict(cols)
         if self.row_scale is not None:
-            col = col * self.row_scale * self.row_scale[index]
-        col[index] += self.noise[index]
-        return col
+            cols = cols * self.row_scale[:, None] * self.row_scale[indices][None, :]
+        cols[indices, np.arange(width)] += self.noise[indices]
+        return cols
 
     # ------------------------------------------------------------- products
     def cross(self, X, V, x_gradients, *, Y=None, y_gradients=None, same=False, centred=False):
