@@ -80,6 +80,49 @@ def test_values_only_operator_and_observed_rows_with_scaling():
                                atol=1e-13 * np.abs(dense).max())
 
 
+def test_kernel_cache_gives_the_same_products_and_is_dropped_after_the_solve():
+    import pickle
+
+    X = _points(40)
+    kernel = KERNELS[0]  # two RBF terms and a constant
+    operator = JointKernelOperator(kernel, X, True, noise=np.full(200, 1e-3))
+    V = np.random.default_rng(0).normal(size=(200, 2))
+    plain = operator.matvec(V)
+    with operator.kernel_cache():
+        first = operator.matvec(V)
+        cached = operator._kernel_cache
+        assert sorted(cached) == [0, 2] and all(len(blocks) == 1 for blocks in cached.values())
+        second = operator.matvec(V[:, :1])  # other right-hand sides, the same matrices
+        assert pickle.loads(pickle.dumps(operator))._kernel_cache is None
+    np.testing.assert_array_equal(first, plain)
+    assert _relative(second, operator.matvec(V[:, :1])) < 1e-13
+    assert operator._kernel_cache is None
+    with operator.kernel_cache(max_bytes=2 * 40**2 * 8 - 1):  # two 40 x 40 matrices do not fit
+        assert operator._kernel_cache is None
+    matern = JointKernelOperator(KERNELS[1], X, True)  # no RBF term: nothing to keep
+    with matern.kernel_cache():
+        assert matern._kernel_cache is None
+
+
+def test_a_cg_fit_keeps_no_kernel_matrices():
+    X = np.random.default_rng(0).uniform(-2, 2, size=(40, 3))
+    y = np.sin(X).sum(axis=1)
+    G = np.cos(X)
+    kernel = ConstantKernel(1.0) * RBF([1.0, 1.5, 0.8])
+    from sklearn_gi.gaussian_process import GIGaussianProcessRegressor
+
+    cg = GIGaussianProcessRegressor(kernel, alpha=1e-4, gradient_alpha=1e-4, optimizer=None, solver="cg")
+    cg.fit(X, y, G)
+    dense = GIGaussianProcessRegressor(kernel, alpha=1e-4, gradient_alpha=1e-4, optimizer=None,
+                                       solver="cholesky").fit(X, y, G)
+    assert all(operator._kernel_cache is None for _, operator, _ in cg._cg.groups)
+    X_test = np.random.default_rng(1).uniform(-2, 2, size=(5, 3))
+    mean, std = cg.predict(X_test, return_std=True)
+    mean_dense, std_dense = dense.predict(X_test, return_std=True)
+    np.testing.assert_allclose(mean, mean_dense, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(std, std_dense, rtol=1e-4, atol=1e-6)
+
+
 def test_supported_kernels():
     assert supports_matrix_free(KERNELS[0], 4)
     assert not supports_matrix_free(Matern(1.0, nu=1.5), 4)  # phi'' unbounded at zero distance

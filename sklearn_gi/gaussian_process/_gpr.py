@@ -276,7 +276,9 @@ class GIGaussianProcessRegressor(MultiOutputMixin, RegressorMixin, BaseEstimator
         (pivoted-Cholesky preconditioner of rank ``3e7 / N`` between 300
         and 2,000 for ``N`` joint rows) with matrix-free products of the
         joint kernel, ``O(n^2 d)`` time per iteration and ``O(n d)`` memory
-        beyond the preconditioner's (about three ``N x rank`` arrays); the kernel
+        beyond the preconditioner's (about three ``N x rank`` arrays) and,
+        during the solve, the RBF terms' ``n x n`` kernel matrices when they
+        fit in 2 GB (``n <= 11,585`` for the default kernel's two); the kernel
         must be a sum of constant-scaled RBF, Matern (nu 2.5 or inf),
         RationalQuadratic, ConstantKernel and WhiteKernel terms, without
         ``dZdX``. ``"auto"``: ``"cg"`` from 15,000 joint rows on when the

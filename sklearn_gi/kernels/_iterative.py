@@ -40,7 +40,8 @@ class IterativeJointSolution:
             targets = group.targets(system.targets)
             if scale is not None:
                 targets = targets * scale[:, None]
-            coef, preconditioner, info = solve_joint_system(operator, targets)
+            with operator.kernel_cache():
+                coef, preconditioner, info = solve_joint_system(operator, targets)
             if scale is not None:
                 coef = coef * scale[:, None]
             group.put(dual, coef)
@@ -70,7 +71,8 @@ class IterativeJointSolution:
             C = group.columns(cross)
             if operator.row_scale is not None:
                 raise NotImplementedError("posterior variances of a weighted system")
-            V, _, _ = solve_joint_system(operator, C.T, preconditioner=preconditioner)
+            with operator.kernel_cache():
+                V, _, _ = solve_joint_system(operator, C.T, preconditioner=preconditioner)
             if pairwise:
                 out[:, :, group.outputs] = (C @ V)[:, :, None]
             else:

@@ -19,6 +19,8 @@ d)`` time per product and ``O(block * n)`` memory, where the joint matrix has
 2 z_a . z_b`` on centred inputs (a matrix product as well).
 """
 
+import contextlib
+
 import numpy as np
 
 from ._derivative_kernels import (
@@ -38,6 +40,12 @@ __all__ = ["JointKernelOperator", "supports_matrix_free"]
 # elements of one (block, n) temporary: 2**21 doubles (16 MB) keep the few live
 # temporaries of a block within ~100 MB whatever n is
 _BLOCK_ELEMENTS = 2**21
+# an iterative solve keeps the RBF terms' kernel matrices (one n x n array per term)
+# between products when they take at most this many bytes: each product then skips
+# the squared distances and the exponentials, at the cost of that memory for the
+# duration of the solve (d = 9, two RBF terms, one thread: n = 3,000 0.24 -> 0.12 s
+# per product; n = 10,000, 1.6 GB: 1.75 -> 1.13 s, the first product 5.5 s)
+KERNEL_CACHE_BYTES = 2 * 2**30
 
 
 def supports_matrix_free(kernel, n_features):
@@ -108,11 +116,35 @@ class JointKernelOperator:
         noise = np.zeros(self.n_full) if noise is None else np.asarray(noise, dtype=float)
         self.noise = noise if rows is None else noise[rows]
         self.row_scale = row_scale
+        self._kernel_cache = None
         if kernel_noise is not None:
             kernel_noise = self._restrict(np.asarray(kernel_noise, dtype=float))
             if row_scale is not None:
                 kernel_noise = kernel_noise * row_scale**2
             self.noise = self.noise + kernel_noise
+
+    @contextlib.contextmanager
+    def kernel_cache(self, max_bytes=None):
+        """Within the block, products keep the RBF terms' kernel matrices between calls.
+
+        For the many products of one iterative solve: the squared distances
+        and exponentials of the training points are computed once. Nothing is
+        kept when the matrices would take more than ``max_bytes`` (default
+        :data:`KERNEL_CACHE_BYTES`), and nothing after the block.
+        """
+        max_bytes = KERNEL_CACHE_BYTES if max_bytes is None else max_bytes
+        n_rbf = sum(type(leaf) is _RBF for _, leaf in self.terms)
+        if n_rbf and n_rbf * self.n**2 * 8 <= max_bytes:
+            self._kernel_cache = {}
+        try:
+            yield self
+        finally:
+            self._kernel_cache = None
+
+    def __getstate__(self):
+        state = self.__dict__.copy()
+        state["_kernel_cache"] = None
+        return state
 
     # ------------------------------------------------------------ structure
     def _embed(self, V):
@@ -135,7 +167,7 @@ class JointKernelOperator:
         else:
             V_in = V
         out = self._restrict(self.cross(self.X, self._embed(V_in), self.with_gradients,
-                                        same=True, centred=True))
+                                        same=True, centred=True, cache=self._kernel_cache))
         if self.row_scale is not None:
             out *= self.row_scale[:, None]
         out += self.noise[:, None] * V
@@ -195,12 +227,15 @@ class JointKernelOperator:
         return cols
 
     # ------------------------------------------------------------- products
-    def cross(self, X, V, x_gradients, *, Y=None, y_gradients=None, same=False, centred=False):
+    def cross(self, X, V, x_gradients, *, Y=None, y_gradients=None, same=False, centred=False,
+              cache=None):
         """``K(X, Y) @ V`` of the joint kernel between ``X`` and the training points (or ``Y``).
 
         ``V`` has shape ``(m (1 + d), r)`` (or ``(m, r)`` when ``Y`` has no
         gradients); the result ``(n_X (1 + d), r)``, or ``(n_X, r)`` without
         ``x_gradients``. ``same`` adds the white terms (``X`` is the training set).
+        ``cache``: a dict that keeps the RBF terms' kernel blocks of this ``X``
+        and ``Y`` between calls (see :meth:`kernel_cache`).
         """
         if not centred:
             X = X - self.center
@@ -217,17 +252,18 @@ class JointKernelOperator:
         out_values = out[:n_x]
         out_grads = out[n_x:].reshape(d, n_x, r) if x_gradients else None
         v0_sum = v0.sum(axis=0)
-        for scale, leaf in self.terms:
+        for index, (scale, leaf) in enumerate(self.terms):
             if isinstance(leaf, _Constant):
                 out_values += scale * leaf.value * v0_sum
             elif isinstance(leaf, _White):
                 if same:
                     out_values += scale * leaf.noise * v0
             else:
-                self._stationary(scale, leaf, X, Y, v0, beta, out_values, out_grads)
+                blocks = None if cache is None else cache.setdefault(index, {})
+                self._stationary(scale, leaf, X, Y, v0, beta, out_values, out_grads, blocks)
         return out
 
-    def _stationary(self, scale, leaf, X, Y, v0, beta, out_values, out_grads):
+    def _stationary(self, scale, leaf, X, Y, v0, beta, out_values, out_grads, blocks=None):
         w = leaf.inv_sq
         m, d = Y.shape
         r = v0.shape[1]
@@ -257,14 +293,20 @@ class JointKernelOperator:
         step = max(1, _BLOCK_ELEMENTS // max(m, 1))
         for start in range(0, X.shape[0], step):
             a = slice(start, min(X.shape[0], start + step))
-            s = Zx[a] @ Zy.T
-            s *= -2.0
-            s += sq_x[a, None]
-            s += sq_y[None, :]
-            np.maximum(s, 0.0, out=s)
+            if rbf and blocks is not None and start in blocks:
+                phi0 = phi1 = phi2 = blocks[start]
+            else:
+                s = Zx[a] @ Zy.T
+                s *= -2.0
+                s += sq_x[a, None]
+                s += sq_y[None, :]
+                np.maximum(s, 0.0, out=s)
             if rbf:
-                s *= -0.5
-                phi0 = phi1 = phi2 = np.exp(s, out=s)
+                if blocks is None or start not in blocks:
+                    s *= -0.5
+                    phi0 = phi1 = phi2 = np.exp(s, out=s)
+                    if blocks is not None:
+                        blocks[start] = phi0
                 T = phi0 @ rhs1
                 out_values[a] += scale * T[:, :r]
                 T = T[:, r:]
