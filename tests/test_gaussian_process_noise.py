@@ -219,7 +219,7 @@ def test_few_points_warn_and_choose_the_longest_length_scales_the_data_allow():
         gp = GIGaussianProcessRegressor(random_state=0).fit(X, f(X), df(X))
     warned = [r for r in records if issubclass(r.category, HyperparameterWarning)]
     assert len(warned) == 1 and "do not determine" in str(warned[0].message)
-    assert "longest length scales" in str(warned[0].message)
+    assert "longer length scales were chosen" in str(warned[0].message)
     assert r2_score(f(X_test), gp.predict(X_test)) > 0.9  # measured 0.957
     assert r2_score(df(X_test), gp.predict_gradient(X_test).reshape(-1, 1)) > 0.9  # 0.973
 
@@ -236,6 +236,43 @@ def test_few_points_warn_and_choose_the_longest_length_scales_the_data_allow():
     lengths = [k.length_scale for k in (gp.kernel_.k1.k2.k2, gp.kernel_.k2.k2)]
     searched_lengths = [k.length_scale for k in (searched.kernel_.k1.k2.k2, searched.kernel_.k2.k2)]
     assert np.all(np.array(lengths) > 3 * np.array(searched_lengths))
+
+
+@pytest.mark.parametrize("case", ["line, default kernel", "x sin x, bounded length scale"])
+def test_the_walk_to_longer_length_scales_stops_at_the_bounds(case):
+    # the walk once ran forever when the bounds held the length scales within 3 nats
+    if case.startswith("line"):
+        X = np.linspace(-1, 1, 4)[:, None]
+        y, G, kernel = 3 * X[:, 0] + 1, np.full((4, 1), 3.0), None
+    else:
+        X = np.linspace(-np.pi, np.pi, 4)[:, None]
+        y, G = X[:, 0] * np.sin(X[:, 0]), (np.sin(X[:, 0]) + X[:, 0] * np.cos(X[:, 0]))[:, None]
+        kernel = ConstantKernel(1.0, (1e-5, 1e5)) * RBF(0.5, (1e-2, 2.0))
+    with warnings.catch_warnings(record=True) as records:
+        warnings.simplefilter("always")
+        gp = GIGaussianProcessRegressor(kernel, random_state=0).fit(X, y, G)
+    assert any(issubclass(r.category, HyperparameterWarning) for r in records)
+    bounds = gp.kernel_.bounds
+    assert np.all((gp.kernel_.theta >= bounds[:, 0]) & (gp.kernel_.theta <= bounds[:, 1]))
+    if kernel is not None:
+        assert gp.kernel_.k2.length_scale == pytest.approx(2.0)  # at its upper bound
+
+
+def test_a_search_on_a_subset_does_not_move_the_length_scales():
+    # the 4 samples that seed 2 draws of 8 leave 3x longer length scales within 3 nats
+    X = np.linspace(-np.pi, np.pi, 8)[:, None]
+    y, G = X[:, 0] * np.sin(X[:, 0]), (np.sin(X[:, 0]) + X[:, 0] * np.cos(X[:, 0]))[:, None]
+    with warnings.catch_warnings(record=True) as records:
+        warnings.simplefilter("always")
+        subset = GIGaussianProcessRegressor(random_state=2, n_search_samples=4).fit(X, y, G)
+    warned = [str(r.message) for r in records if issubclass(r.category, HyperparameterWarning)]
+    assert len(warned) == 1 and "3 times longer" in warned[0] and "were chosen" not in warned[0]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        searched = GIGaussianProcessRegressor(random_state=2, n_search_samples=4)
+        searched._warn_if_undetermined = lambda best_value: None
+        searched.fit(X, y, G)
+    np.testing.assert_array_equal(subset.kernel_.theta, searched.kernel_.theta)
 
 
 def test_determined_length_scales_do_not_warn():

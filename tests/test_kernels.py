@@ -179,7 +179,7 @@ def test_blocked_pivots_are_as_good_as_one_at_a_time():
     # the same low-rank part: L L^T is K's on the pivots' columns
     np.testing.assert_allclose(preconditioner.L @ preconditioner.L[preconditioner.pivots].T,
                                K[:, preconditioner.pivots], atol=1e-8)
-    assert remaining_trace(preconditioner.L) <= 1.2 * remaining_trace(L)
+    assert remaining_trace(preconditioner.L) <= 1.05 * remaining_trace(L)  # measured 0.90
     # no pivot at the twin of an earlier one: a twin's column is almost its partner's
     points = preconditioner.pivots % 80
     components = preconditioner.pivots // 80
@@ -187,11 +187,35 @@ def test_blocked_pivots_are_as_good_as_one_at_a_time():
     assert len(twins) == rank
 
 
+def test_blocked_pivots_are_the_one_at_a_time_pivots_without_ties():
+    # rows scaled apart so that no two diagonal entries tie: the same pivots, in order
+    rng = np.random.default_rng(4)
+    X = rng.uniform(-2, 2, size=(50, 3))
+    kernel = ConstantKernel(1.0) * RBF([1.0, 1.5, 0.8])
+    scale = rng.uniform(0.5, 2.0, size=200)
+    operator = JointKernelOperator(kernel, X, True, noise=np.full(200, 1e-6), row_scale=scale)
+    K = scale[:, None] * joint_kernel(kernel, X) * scale[None, :]
+    rank = 90
+    diag, L, pivots = np.diag(K).copy(), np.zeros((200, rank)), []
+    for k in range(rank):
+        pivot = int(np.argmax(diag))
+        L[:, k] = (K[:, pivot] - L[:, :k] @ L[pivot, :k]) / np.sqrt(diag[pivot])
+        diag = np.maximum(diag - L[:, k] ** 2, 0.0)
+        diag[pivots + [pivot]] = 0.0
+        pivots.append(pivot)
+    preconditioner = PivotedCholeskyPreconditioner(operator, rank)
+    np.testing.assert_array_equal(preconditioner.pivots, pivots)
+    np.testing.assert_allclose(preconditioner.L, L, atol=1e-9)
+
+
 def test_preconditioner_rank_grows_as_the_system_shrinks():
     assert preconditioner_rank(100_000) == 300
     assert preconditioner_rank(30_000) == 1000
     assert preconditioner_rank(15_000) == 2000
-    assert preconditioner_rank(10) == 2000  # then capped by N itself
+    assert preconditioner_rank(10) == 2000
+    X = _points(5)
+    operator = JointKernelOperator(ConstantKernel(1.0) * RBF(LENGTHS), X, True, noise=np.full(25, 1e-3))
+    assert PivotedCholeskyPreconditioner(operator, preconditioner_rank(25)).rank <= 25  # capped by N
 
 
 def test_pcg_equals_cholesky_and_the_preconditioner_cuts_iterations():

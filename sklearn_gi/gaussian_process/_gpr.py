@@ -50,6 +50,8 @@ class HyperparameterWarning(UserWarning):
 # a change of the log likelihood below which the length scales count as undetermined:
 # a likelihood ratio of e^3 = 20, "strong evidence" on Kass and Raftery's scale
 _UNDETERMINED_NATS = 3.0
+# the furthest the length scales are moved when the data do not determine them
+_UNDETERMINED_MAX_FACTOR = 1e3
 
 
 def _cholesky_with_jitter(build, steps=_JITTER_STEPS):
@@ -382,8 +384,10 @@ class GIGaussianProcessRegressor(MultiOutputMixin, RegressorMixin, BaseEstimator
     a likelihood within 3 nats raises a :class:`HyperparameterWarning` (the
     data do not determine the length scales, e.g. 4 points of ``x sin x``),
     a higher one a ``ConvergenceWarning``. When derivatives are observed and
-    the longer ones are within 3 nats, the longest such length scales (in
-    steps of ``sqrt(3)``) are kept: the smoothest kernel the data allow.
+    the longer ones are within 3 nats, the length scales are lengthened in
+    steps of ``sqrt(3)`` as long as the likelihood stays within 3 nats of the
+    optimum (up to the bounds or 1,000 times the optimum's): the smoothest
+    kernel the data allow.
 
     On exact (noise-free) data the likelihood drives the length scales up and
     the noise to its floor: the default ``alpha=1e-10`` is that floor. When the
@@ -768,10 +772,12 @@ class GIGaussianProcessRegressor(MultiOutputMixin, RegressorMixin, BaseEstimator
         every 1-output suite cell at n = 20 (2 seeds) loses 16 nats or more,
         and at n = 100 (up to 1,000 rows) 109 or more.
 
-        When derivatives are observed and 3x longer length scales are within
-        :data:`_UNDETERMINED_NATS` of the optimum, ``kernel_`` moves to the
-        longest ones that are (in steps of ``sqrt(3)``): among the kernels the
-        data cannot tell apart, the smoothest. x sin x from 4 points: R^2
+        When derivatives are observed, the search saw all samples, and 3x
+        longer length scales are within :data:`_UNDETERMINED_NATS` of the
+        optimum, ``kernel_`` walks on to longer ones in steps of ``sqrt(3)``
+        while the likelihood stays within that distance (up to the bounds, or
+        :data:`_UNDETERMINED_MAX_FACTOR` times the search's): among the kernels
+        the data cannot tell apart, the smoothest. x sin x from 4 points: R^2
         -0.56 / 0.02 (values / derivatives) at the optimum, 0.96 / 0.97 at
         5.2x longer scales, 2.84 nats below it.
         """
@@ -816,19 +822,24 @@ class GIGaussianProcessRegressor(MultiOutputMixin, RegressorMixin, BaseEstimator
                 )
                 return
             action = ""
-            # values only: scikit-learn's optimum, unchanged
-            if factor > 1 and self._system.n_gradients > 0:
-                # walk on while the data still cannot tell the longer scales apart
+            # values only: scikit-learn's optimum, unchanged; a search on a subset of
+            # the samples does not decide for all of them
+            if factor > 1 and self._system.n_gradients > 0 and self.search_samples_ is None:
+                # walk on while the data still cannot tell the longer scales apart, until
+                # the bounds stop the length scales or they are _UNDETERMINED_MAX_FACTOR
+                # times the search's
                 chosen, chosen_factor = moved, factor
-                while True:
+                while chosen_factor * np.sqrt(3.0) <= _UNDETERMINED_MAX_FACTOR:
                     longer, longer_value = scaled(chosen_factor * np.sqrt(3.0))
-                    if not np.isfinite(longer_value) or longer_value <= best_value - _UNDETERMINED_NATS:
+                    if (not np.isfinite(longer_value) or longer_value <= best_value - _UNDETERMINED_NATS
+                            or np.array_equal(longer[is_length], chosen[is_length])):
                         break
                     chosen, chosen_factor, value = longer, chosen_factor * np.sqrt(3.0), longer_value
                 self.kernel_.theta = chosen
-                action = (f"; the longest length scales within {_UNDETERMINED_NATS:g} nats of it "
-                          f"were chosen ({chosen_factor:.3g} times the search's, log marginal "
-                          f"likelihood {value:.4g}): the smoothest fit the data allow")
+                action = (f"; longer length scales were chosen, as long as the likelihood stays within "
+                          f"{_UNDETERMINED_NATS:g} nats of it ({chosen_factor:.3g} times the "
+                          f"search's, log marginal likelihood {value:.4g}): the smoothest fit the "
+                          "data allow")
             warnings.warn(
                 f"The data do not determine the kernel's length scales: {change} (less "
                 f"than {_UNDETERMINED_NATS:g} nats apart){action}. Predictions between the "
