@@ -290,7 +290,7 @@ class GIGaussianProcessRegressor(MultiOutputMixin, RegressorMixin, BaseEstimator
         (``benchmarks/results/solver_switch.md``). CG converges in few
         iterations only when the noise (``alpha``, ``gradient_alpha``) is
         not tiny against the kernel's variance (measured at 30,000 rows:
-        148 iterations to a residual of 1e-6 at ``alpha=1e-2``, 1.1e-4 at
+        147 iterations to a residual of 1e-6 at ``alpha=1e-2``, 1.1e-4 at
         the 1,000-iteration cap at ``alpha=1e-4``); otherwise it stops at
         that cap with a ``ConvergenceWarning``. With
         ``"cg"``, ``predict(return_std=True)`` and ``predict_gradient(...,
