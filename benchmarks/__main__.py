@@ -16,7 +16,6 @@ default threads on a busy 2-core machine, 191 s with one thread;
 ``python -m benchmarks.thread_load --main`` measures it).
 """
 
-import contextlib
 import sys
 import time
 
@@ -34,22 +33,7 @@ from . import (
     suite,
     wing_weight,
 )
-from ._report import QUICK_RESULTS, RESULTS, machine, set_results_dir
-
-
-@contextlib.contextmanager
-def one_thread():
-    """BLAS, OpenMP and torch at one thread inside the block (restored after)."""
-    import torch
-    from threadpoolctl import threadpool_limits
-
-    torch_threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        with threadpool_limits(1):
-            yield
-    finally:
-        torch.set_num_threads(torch_threads)
+from ._report import QUICK_RESULTS, RESULTS, machine, one_thread, set_results_dir
 
 
 def main(argv=None):

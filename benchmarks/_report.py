@@ -1,5 +1,6 @@
 """Tables, machine description and timing shared by the benchmark scripts."""
 
+import contextlib
 import csv
 import os
 import platform
@@ -79,3 +80,18 @@ def peak_mib(func):
         return tracemalloc.get_traced_memory()[1] / 2**20
     finally:
         tracemalloc.stop()
+
+
+@contextlib.contextmanager
+def one_thread():
+    """BLAS, OpenMP and torch at one thread inside the block (restored after)."""
+    import torch
+    from threadpoolctl import threadpool_limits
+
+    torch_threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        with threadpool_limits(1):
+            yield
+    finally:
+        torch.set_num_threads(torch_threads)

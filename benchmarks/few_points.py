@@ -33,9 +33,9 @@ from sklearn_gi.kernel_ridge import GIKernelRidge
 from sklearn_gi.neural_network import GIMLPRegressor
 
 try:
-    from ._report import write_results
+    from ._report import one_thread, write_results
 except ImportError:  # run as a script
-    from _report import write_results
+    from _report import one_thread, write_results
 
 
 def x_sin_x(n_train=4, n_test=200):
@@ -86,16 +86,8 @@ def _models(seed):
 
 
 def run(seeds=(0, 1, 2)):
-    import torch
-    from threadpoolctl import threadpool_limits
-
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        with threadpool_limits(1):
-            return _run(seeds)
-    finally:
-        torch.set_num_threads(previous)
+    with one_thread():
+        return _run(seeds)
 
 
 def _run(seeds):
