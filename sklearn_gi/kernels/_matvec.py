@@ -259,7 +259,8 @@ class JointKernelOperator:
                 if same:
                     out_values += scale * leaf.noise * v0
             else:
-                blocks = None if cache is None else cache.setdefault(index, {})
+                # only an RBF term's blocks are kept: one array serves phi, phi' and phi''
+                blocks = None if cache is None or type(leaf) is not _RBF else cache.setdefault(index, {})
                 self._stationary(scale, leaf, X, Y, v0, beta, out_values, out_grads, blocks)
         return out
 
@@ -293,20 +294,20 @@ class JointKernelOperator:
         step = max(1, _BLOCK_ELEMENTS // max(m, 1))
         for start in range(0, X.shape[0], step):
             a = slice(start, min(X.shape[0], start + step))
-            if rbf and blocks is not None and start in blocks:
-                phi0 = phi1 = phi2 = blocks[start]
-            else:
+            kept = None if blocks is None else blocks.get(start)
+            if kept is None:
                 s = Zx[a] @ Zy.T
                 s *= -2.0
                 s += sq_x[a, None]
                 s += sq_y[None, :]
                 np.maximum(s, 0.0, out=s)
             if rbf:
-                if blocks is None or start not in blocks:
+                if kept is None:
                     s *= -0.5
-                    phi0 = phi1 = phi2 = np.exp(s, out=s)
+                    kept = np.exp(s, out=s)
                     if blocks is not None:
-                        blocks[start] = phi0
+                        blocks[start] = kept
+                phi0 = phi1 = phi2 = kept
                 T = phi0 @ rhs1
                 out_values[a] += scale * T[:, :r]
                 T = T[:, r:]
