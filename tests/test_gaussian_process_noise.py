@@ -6,6 +6,7 @@ import warnings
 import numpy as np
 import pytest
 from sklearn.base import clone
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.gaussian_process.kernels import RBF, ConstantKernel, WhiteKernel
 from sklearn.metrics import r2_score
 
@@ -256,6 +257,10 @@ def test_the_walk_to_longer_length_scales_stops_at_the_bounds(case):
     assert np.all((gp.kernel_.theta >= bounds[:, 0]) & (gp.kernel_.theta <= bounds[:, 1]))
     if kernel is not None:
         assert gp.kernel_.k2.length_scale == pytest.approx(2.0)  # at its upper bound
+        # the bounds are checked after the walk, so the user learns that it stopped there
+        assert any(issubclass(r.category, ConvergenceWarning)
+                   and "k2__length_scale is close to the specified upper bound" in str(r.message)
+                   for r in records)
 
 
 def test_a_search_on_a_subset_does_not_move_the_length_scales():

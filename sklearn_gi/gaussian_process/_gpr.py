@@ -614,6 +614,9 @@ class GIGaussianProcessRegressor(MultiOutputMixin, RegressorMixin, BaseEstimator
                 use_samples(refine_samples)
                 if self._refine(obj_func):
                     self.search_samples_ = refine_samples
+            if refine_samples is False and self._system.n_observations <= _SECOND_START_MAX_ROWS:
+                # before the bounds check: the walk may move the kernel to its bounds
+                self._warn_if_undetermined(-values[best])
             with warnings.catch_warnings():
                 if self.kernel is None:
                     # a default length scale at its upper bound (1e3 standard deviations)
@@ -625,8 +628,6 @@ class GIGaussianProcessRegressor(MultiOutputMixin, RegressorMixin, BaseEstimator
                     warnings.filterwarnings("ignore", message=".*k1__constant_value is close "
                                             "to the specified lower bound", category=ConvergenceWarning)
                 self.kernel_._check_bounds_params()
-            if refine_samples is False and self._system.n_observations <= _SECOND_START_MAX_ROWS:
-                self._warn_if_undetermined(-values[best])
         self._system, self._noise = full_system, full_noise
         self._factorize()
         unanchored = ~np.isfinite(Y).any(axis=0)
