@@ -9,7 +9,7 @@ from sklearn.exceptions import ConvergenceWarning
 
 from sklearn_gi.datasets import BachelierBasket, make_problem
 from sklearn_gi.neural_network import GIMLPRegressor
-from sklearn_gi.neural_network._gi_mlp import AUTO_ADAM_MIN_SAMPLES, ONE_CYCLE_KNOTS
+from sklearn_gi.neural_network._gi_mlp import AUTO_ADAM_MIN_SAMPLES, ONE_CYCLE_KNOTS, RMS_WEIGHT_FLOOR
 from sklearn_gi.neural_network._sobolev_net import OneCycleSchedule
 
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
@@ -99,6 +99,19 @@ def test_partial_weights_weigh_each_partials_squared_error():
     # an all-zero partial keeps weight 1 under "rms"
     rms = GIMLPRegressor((4,), partial_weights="rms", max_iter=5, random_state=0).fit(X2, y, G_good)
     assert rms.partial_weights_[1] == 1.0 and np.isfinite(rms.partial_weights_).all()
+
+
+def test_rms_weights_floor_the_partials_an_input_barely_moves():
+    # water flow: one input's partials are 1e-10 of the mean square; unfloored, its weight
+    # (7e10) made the one-cycle fit learn only rounding noise (NRMSE 1.00, now 0.04)
+    X, y, G = make_problem("water_flow", AUTO_ADAM_MIN_SAMPLES, random_state=0)
+    X_test, y_test, _ = make_problem("water_flow", 500, random_state=1)
+    model = GIMLPRegressor(max_iter=40, random_state=0).fit(X, y, G)
+    mean_square = np.mean((G * X.std(axis=0) / y.std()) ** 2, axis=0)
+    floor = RMS_WEIGHT_FLOOR * mean_square.mean()
+    assert mean_square.min() < 1e-6 * floor  # the floor matters here
+    np.testing.assert_allclose(model.partial_weights_, 1.0 / np.maximum(mean_square, floor), rtol=1e-10)
+    assert _rmse(model.predict(X_test), y_test) / y_test.std() < 0.1
 
 
 @pytest.mark.parametrize("weights, match", [([1.0], r"shape \(n_inputs,\) = \(2,\)"),

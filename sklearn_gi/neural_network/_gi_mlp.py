@@ -56,6 +56,15 @@ ONE_CYCLE_KNOTS = ((0.0, 1e-7), (0.2, 1.0), (0.6, 0.1), (0.9, 1e-5), (1.0, 1e-7)
 ONE_CYCLE_PEAK = 0.1
 ONE_CYCLE_EPOCHS = 100
 CONSTANT_ADAM_RATE = 1e-3
+# partial_weights="rms": an input's mean square partial counts as at least this
+# fraction of the mean over the inputs (those with nonzero partials). Without the
+# floor an input the function barely depends on gets a weight as large as its
+# partials are small: exact water flow (one input's partials 1e-10 of the mean
+# square) at n = 2048 trained to NRMSE 0.99 (the mean) on the one-cycle path,
+# 0.016 with the floor (benchmarks.mlp_solver_choice). At n = 4096 (2 seeds) 1e-2
+# did a little better than 1e-3 (0.008 / 0.005 against 0.013 / 0.009), but it
+# would reweigh 3 of 10 Bachelier baskets (smallest ratio 3.4e-3); 1e-3 none.
+RMS_WEIGHT_FLOOR = 1e-3
 LBFGS_MAX_ITER = 5000
 
 # Rows per forward pass at prediction time (bounds memory on large X).
@@ -151,7 +160,10 @@ class GIMLPRegressor(MultiOutputMixin, RegressorMixin, BaseEstimator):
         Savine's differential weighting (the twin net's ``lambda_j = 1 /
         sqrt(mean z_j**2)`` multiplies the residual before squaring), so that
         each input's partials count alike whatever their scale (an input
-        whose partials are all zero keeps 1). An array gives the weights
+        whose partials are all zero keeps 1; a mean square below ``1e-3``
+        times the mean over the inputs counts as that floor, so that an input
+        the function barely depends on is not weighted up to fit rounding
+        noise). An array gives the weights
         itself (non-negative; ``n_inputs`` is the last axis of ``dYdX``).
         "auto": "rms" with the one-cycle schedule (large data), else None. The
         resolved weights are ``partial_weights_``. Inside
@@ -669,7 +681,11 @@ class GIMLPRegressor(MultiOutputMixin, RegressorMixin, BaseEstimator):
         if isinstance(weights, str):  # "rms": 1 / mean square of the known partials of input j
             counts = known.sum(axis=(0, 1))
             mean_square = (Gs**2).sum(axis=(0, 1)) / np.maximum(counts, 1)
-            return np.where(mean_square > 0, 1.0 / np.where(mean_square > 0, mean_square, 1.0), 1.0)
+            nonzero = mean_square > 0
+            if not nonzero.any():
+                return np.ones(d)
+            floor = RMS_WEIGHT_FLOOR * mean_square[nonzero].mean()
+            return np.where(nonzero, 1.0 / np.maximum(mean_square, floor), 1.0)
         with named_input_errors():
             factors = np.asarray(weights, dtype=np.float64)
         if factors.shape != (d,):
