@@ -23,6 +23,8 @@ Models (``--models``):
   float32 (the twin net trains in float32 too), to show what float64 costs.
 * ``GIMLP one-cycle``: ``GIMLPRegressor(solver="adam", learning_rate="one_cycle")``, the
   user guide's setting for noisy data (the defaults' large-data path at any size).
+* ``GIMLP weight decay``: ``GIMLPRegressor(alpha=0.1)``, the defaults with an L2
+  penalty on the weights (not in the default run: ``--models``).
 * ``GIRidge poly``: ``make_gi_pipeline(StandardScaler(), PolynomialFeatures(k), GIRidge())``,
   k = 5 up to 7 inputs, 3 above.
 * ``Ridge poly``: the same features, ``RidgeCV`` on values only.
@@ -54,8 +56,8 @@ PUBLISHED_TWIN = {  # notebook charts, one market and seed each: (values, deltas
     (7, 4096): (0.24, 0.30), (7, 8192): (0.14, 0.10), (7, 16384): (0.11, 0.09),
     (20, 4096): (0.23, 0.16), (20, 8192): (0.13, 0.07), (20, 16384): (0.10, 0.05),
 }
-MODELS = ["twin net", "standard net", "GIMLP", "GIMLP float64", "GIMLP one-cycle", "GIRidge poly",
-          "Ridge poly", "GIGP"]
+MODELS = ["twin net", "standard net", "GIMLP", "GIMLP float64", "GIMLP one-cycle", "GIMLP weight decay",
+          "GIRidge poly", "Ridge poly", "GIGP"]
 DEFAULT_MODELS = ["twin net", "standard net", "GIMLP", "GIMLP float64", "GIMLP one-cycle", "GIRidge poly",
                   "Ridge poly"]
 GP_MAX_EQUATIONS = 8192
@@ -89,6 +91,8 @@ def make_model(name, d, seed):
         return GIMLPRegressor(compute_dtype="input", random_state=seed), True
     if name == "GIMLP one-cycle":  # the user guide's setting for noisy data: the large-data path at any size
         return GIMLPRegressor(solver="adam", learning_rate="one_cycle", random_state=seed), True
+    if name == "GIMLP weight decay":  # the large-data defaults with an L2 penalty
+        return GIMLPRegressor(alpha=0.1, random_state=seed), True
     if name == "GIRidge poly":
         # partial_weights="rms" once GIRidge has it: one more argument here
         return make_gi_pipeline(StandardScaler(), PolynomialFeatures(_degree(d)), GIRidge()), True

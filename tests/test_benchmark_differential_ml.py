@@ -67,3 +67,13 @@ def test_solver_choice_rows_fit_both_solvers_on_both_kinds_of_data():
     assert basket["lbfgs_nrmse"] < 0.5 and basket["one_cycle_nrmse"] < 0.6
     assert all(r["lbfgs_cpu_s"] > 0 and r["one_cycle_cpu_s"] > 0 for r in rows)
 
+
+def test_weight_decay_benchmark_fits_both_on_the_same_exact_data():
+    from benchmarks import mlp_weight_decay
+
+    rows = mlp_weight_decay.run(["sin"], n=64, seeds=[0], alpha=100.0, hidden_layer_sizes=(8,), max_iter=200)
+    (row,) = rows
+    # a heavy penalty can only bias a fit of exact data
+    assert row["defaults_nrmse"] < 0.01 and row["penalty_nrmse"] > 0.5  # measured 0.003, 1.02
+    (entry,) = mlp_weight_decay.summarize(rows)
+    assert entry["ratio"] == row["penalty_nrmse"] / row["defaults_nrmse"] and entry["d"] == 1
