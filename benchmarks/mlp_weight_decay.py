@@ -18,11 +18,11 @@ Run: ``python -m benchmarks.mlp_weight_decay [--n 4096] [--seeds 3] [--alpha 0.1
 import argparse
 import os
 import time
-import warnings
 
 import numpy as np
 
 from ._report import write_results
+from .mlp_solver_choice import fit_nrmse
 
 PROBLEMS = ["sin", "rosenbrock", "styblinski_tang", "mcdonagh_regression_8d", "water_flow", "wing_weight"]
 COLUMNS = ["problem", "d", "n", "seeds", "defaults_nrmse", "penalty_nrmse", "ratio", "defaults_cpu_s",
@@ -45,13 +45,7 @@ def run(problems=PROBLEMS, n=4096, seeds=(0, 1, 2), alpha=0.1, **params):
             row = {"problem": problem, "d": X.shape[1], "n": n, "seed": seed}
             for name, penalty in (("defaults", 0.0), ("penalty", alpha)):
                 model = GIMLPRegressor(alpha=penalty, random_state=seed, **params)
-                cpu = time.process_time()
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore")
-                    model.fit(X, y, dYdX)
-                row[f"{name}_cpu_s"] = time.process_time() - cpu
-                row[f"{name}_nrmse"] = float(np.sqrt(np.mean((model.predict(X_test) - y_test) ** 2))
-                                             / np.std(y_test))
+                row[f"{name}_cpu_s"], row[f"{name}_nrmse"] = fit_nrmse(model, X, y, dYdX, X_test, y_test)
             row["solver"] = model.solver_
             print(f"  {problem} seed {seed}: {row['defaults_nrmse']:.4g} -> {row['penalty_nrmse']:.4g}",
                   flush=True)
