@@ -1,14 +1,15 @@
 """What ``GIMLPRegressor``'s ``solver="auto"`` trades at its switch: exact data against Monte Carlo data.
 
 ``solver="auto"`` picks full-batch L-BFGS below 2,048 samples and one-cycle
-minibatch Adam from 2,048 on, on the number of samples alone (the estimator
-cannot tell exact from noisy data before fitting). Per data set and n, both
+minibatch Adam from 2,048 on (and from 1,024 on for data that its noise check,
+``sklearn_gi.utils.gradient_inconsistency``, finds noisy). Per data set and n, both
 solvers are fitted on the same data: ``GIMLPRegressor(solver="lbfgs")`` and
 ``GIMLPRegressor(solver="adam", learning_rate="one_cycle")`` (the large-data
 defaults). Test NRMSE (RMSE over the standard deviation of the test targets)
-on 4,000 wing-weight and 4,000 water-flow test points (exact values and
+on 4,000 wing-weight, water-flow and Bukin N.6 test points (exact values and
 gradients; water flow has one input whose partials are ``1e-10`` of the mean
-square, where the ``"rms"`` weights need their floor) and on the
+square, where the ``"rms"`` weights need their floor; Bukin N.6 has a kink,
+which the noise check of ``solver="auto"`` takes for noise) and on the
 4,096 test spots of the 7-asset Bachelier basket (Monte Carlo paths, one noisy
 payoff and its pathwise derivative each; the targets are the exact prices),
 and CPU seconds of the fit on one thread; seed 0.
@@ -32,7 +33,7 @@ SOLVERS = {"lbfgs": {"solver": "lbfgs"}, "one_cycle": {"solver": "adam", "learni
 def _datasets(n):
     from sklearn_gi.datasets import BachelierBasket, make_problem
 
-    for problem in ("wing_weight", "water_flow"):
+    for problem in ("wing_weight", "water_flow", "bukin_n6"):
         X, y, dYdX = make_problem(problem, n, random_state=0)
         X_test, y_test, _ = make_problem(problem, 4000, random_state=1)
         yield f"{problem.replace('_', ' ')}, exact", (X, y, dYdX, X_test, y_test)

@@ -9,7 +9,12 @@ from sklearn.exceptions import ConvergenceWarning
 
 from sklearn_gi.datasets import BachelierBasket, make_problem
 from sklearn_gi.neural_network import GIMLPRegressor
-from sklearn_gi.neural_network._gi_mlp import AUTO_ADAM_MIN_SAMPLES, ONE_CYCLE_KNOTS, RMS_WEIGHT_FLOOR
+from sklearn_gi.neural_network._gi_mlp import (
+    AUTO_ADAM_MIN_SAMPLES,
+    NOISE_CHECK_MIN_SAMPLES,
+    ONE_CYCLE_KNOTS,
+    RMS_WEIGHT_FLOOR,
+)
 from sklearn_gi.neural_network._sobolev_net import OneCycleSchedule
 
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
@@ -67,6 +72,20 @@ def test_one_cycle_adam_learns_noisy_monte_carlo_prices(basket_3d):
     assert delta_error < _rmse(delta.mean(axis=0), delta) / 4
     # the labels' own noise is far larger than the fit's error
     assert error < _rmse(y, model.predict(X)) / 5
+
+
+def test_auto_picks_one_cycle_adam_for_noisy_data_from_the_noise_check_size():
+    basket = BachelierBasket(3, random_state=0)
+    X, y, G = basket.simulate(NOISE_CHECK_MIN_SAMPLES, random_state=0)
+    kw = dict(hidden_layer_sizes=(8,), max_iter=2, random_state=0)
+    noisy = GIMLPRegressor(**kw).fit(X, y, G)
+    assert (noisy.solver_, noisy.activation_) == ("adam", "softplus")  # the one-cycle path
+    # one sample fewer, exact data of the same size, or no gradients: L-BFGS
+    assert GIMLPRegressor(**kw).fit(X[:-1], y[:-1], G[:-1]).solver_ == "lbfgs"
+    X_exact, y_exact, G_exact = make_problem("sin", NOISE_CHECK_MIN_SAMPLES, random_state=0)
+    assert GIMLPRegressor(**kw).fit(X_exact, y_exact, G_exact).solver_ == "lbfgs"
+    assert GIMLPRegressor(**kw).fit(X, y).solver_ == "lbfgs"
+    assert GIMLPRegressor(solver="lbfgs", **kw).fit(X, y, G).solver_ == "lbfgs"
 
 
 def test_rms_partial_weights_equal_explicit_inverse_mean_squares(basket_3d):

@@ -3,7 +3,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from sklearn_gi.utils import check_feature_jacobian, check_gradient_targets
+from sklearn_gi.utils import check_feature_jacobian, check_gradient_targets, gradient_inconsistency
 
 
 @given(n=st.integers(1, 6), k=st.integers(1, 4), d=st.integers(1, 5), y_ndim=st.sampled_from([1, 2]))
@@ -204,3 +204,43 @@ def test_blas_threads_sizes_nesting_and_concurrent_blocks():
         thread.join(timeout=10)
         assert order == [("first", frozenset({1})), ("other", frozenset({2}))]
         assert _blas_threads_now() == {2}
+
+
+@given(st.integers(0, 2**31 - 1), st.integers(1, 5))
+def test_gradient_inconsistency_of_a_linear_function_is_zero_and_four_with_the_sign_flipped(seed, p):
+    # the trapezoid rule is exact on a linear function; -w explains -1x each difference
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(30, p))
+    w = rng.normal(size=p) + 0.1
+    y = X @ w + 3.0
+    G = np.tile(w, (30, 1))
+    assert gradient_inconsistency(X, y, G) < 1e-20
+    assert gradient_inconsistency(X, y, -G) == pytest.approx(4.0)
+
+
+def test_gradient_inconsistency_separates_noisy_from_exact_and_skips_unknowns():
+    rng = np.random.default_rng(0)
+    X = rng.uniform(-1, 1, size=(400, 2))
+    y, G = np.sin(X).sum(axis=1), np.cos(X)
+    assert gradient_inconsistency(X, y, G) < 1e-3
+    assert gradient_inconsistency(X, y + rng.normal(scale=0.1, size=400), G) > 0.5
+    # rows with an unknown partial or value are left out; two outputs pool their sums
+    G_unknown = G.copy()
+    G_unknown[::2, 0] = np.nan
+    assert gradient_inconsistency(X, y, G_unknown) < 1e-3
+    y_unknown = y.copy()
+    y_unknown[1::2] = np.nan  # together with the unknown partials: no usable row left
+    assert np.isnan(gradient_inconsistency(X, y_unknown, G_unknown))
+    Y2 = np.column_stack([y, 2 * y])
+    G2 = np.stack([G, 2 * G], axis=1)
+    assert gradient_inconsistency(X, Y2, G2) == pytest.approx(gradient_inconsistency(X, y, G))
+    assert np.isnan(gradient_inconsistency(X, np.full(400, np.nan), G))
+    assert np.isnan(gradient_inconsistency(X, np.ones(400), np.zeros((400, 2))))  # no difference at all
+
+
+def test_gradient_inconsistency_names_bad_shapes():
+    X = np.zeros((5, 2))
+    with pytest.raises(ValueError, match="dYdX"):
+        gradient_inconsistency(X, np.zeros(5), np.zeros((5, 3)))
+    with pytest.raises(ValueError, match=r"y must have shape \(5,\)"):
+        gradient_inconsistency(X, np.zeros(4), np.zeros((5, 2)))

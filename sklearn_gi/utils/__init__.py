@@ -1,5 +1,6 @@
 """Utilities shared by sklearn-gi estimators."""
 
+from ._gradient_consistency import gradient_inconsistency
 from ._memory import MemoryLimitError
 from ._validation import (
     check_feature_jacobian,
@@ -14,4 +15,5 @@ __all__ = [
     "check_feature_jacobian",
     "check_finite_scale",
     "expected_gradient_shape",
+    "gradient_inconsistency",
 ]
