@@ -17,9 +17,9 @@ Models (``--models``):
   ``lambda_j`` weighting; the peer.
 * ``standard net``: the same network and protocol on values only.
 * ``GIMLP``: ``GIMLPRegressor(random_state=seed)``, its defaults (``solver="auto"``:
-  Adam one-cycle from 2048 paths, and from 1024 when the gradients leave more
-  than 0.15 of the nearest-neighbour value differences unexplained, as Monte
-  Carlo paths do; else L-BFGS).
+  Adam one-cycle from 2048 paths, and from 1024 when the data have at most 8
+  inputs and the gradients leave more than 0.15 of the nearest-neighbour value
+  differences unexplained, as Monte Carlo paths do; else L-BFGS).
 * ``GIMLP float64``: the same defaults with ``compute_dtype="input"``: the
   network trains in the data's float64 instead of the large-data default
   float32 (the twin net trains in float32 too), to show what float64 costs.
@@ -37,7 +37,8 @@ Models (``--models``):
 Rows are left out where they cannot run or add nothing: ``GIRidge poly`` where
 the polynomial Jacobian ``(m, p, d)`` would pass 1 GB (20-D from m = 4096);
 ``GIMLP one-cycle`` from m = 2048 on, where it is the defaults' own setting (at
-m = 1024 the defaults reach it through their noise check, so the two rows agree).
+m = 1024 the defaults reach it through their noise check up to 8 inputs, so
+there the two rows agree).
 ``--from-runs FILE...`` rebuilds the tables and the plot from runs CSVs.
 
 ``python -m benchmarks.differential_ml`` runs everything (long);

@@ -7,7 +7,10 @@ Per data family and n: the largest ratio over seeds for exact data (every
 ``make_problem`` function, first output) and the smallest over seeds for
 Monte Carlo data (Bachelier baskets of 2, 3, 7 and 20 assets and the
 Black-Scholes call, one noisy payoff and its pathwise derivative per path):
-the rule needs a threshold above the first and below the second.
+the rule needs a threshold above the first and below the second. Rows
+``Gaussian bump, d inputs`` (exact ``exp(-|x|^2)`` on uniform ``[-1, 1]^d``)
+show where exact data stop looking exact: with many inputs the nearest
+neighbours are far apart.
 
 Run: ``python -m benchmarks.gradient_noise_check [--sizes 512 1024 2048] [--seeds 3 5]``.
 """
@@ -21,6 +24,7 @@ from ._report import write_results
 
 COLUMNS = ["data", "kind", "n", "seeds", "ratio"]
 BASKETS = (2, 3, 7, 20)
+BUMP_DIMS = (8, 10, 20)
 
 
 def _exact(name, n, seed):
@@ -30,6 +34,12 @@ def _exact(name, n, seed):
     if y.ndim > 1:
         y, dYdX = y[:, 0], dYdX[:, 0]
     return X, y, dYdX
+
+
+def _bump(d, n, seed):
+    X = np.random.default_rng(seed).uniform(-1, 1, size=(n, d))
+    y = np.exp(-np.sum(X**2, axis=1))
+    return X, y, -2 * X * y[:, None]
 
 
 def _monte_carlo(d, n, seed):
@@ -51,6 +61,10 @@ def run(sizes=(512, 1024), exact_seeds=3, noisy_seeds=5, problems=None):
             ratios = [gradient_inconsistency(*_exact(name, n, s)) for s in range(exact_seeds)]
             rows.append({"data": name, "kind": "exact (max)", "n": n, "seeds": exact_seeds,
                          "ratio": float(np.max(ratios))})
+        for d in BUMP_DIMS:
+            ratios = [gradient_inconsistency(*_bump(d, n, s)) for s in range(exact_seeds)]
+            rows.append({"data": f"Gaussian bump, {d} inputs", "kind": "exact (max)", "n": n,
+                         "seeds": exact_seeds, "ratio": float(np.max(ratios))})
         for d in (1, *BASKETS):
             ratios = [gradient_inconsistency(*_monte_carlo(d, n, s)) for s in range(noisy_seeds)]
             label = "Black-Scholes call" if d == 1 else f"Bachelier {d} assets"

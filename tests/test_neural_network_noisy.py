@@ -11,6 +11,7 @@ from sklearn_gi.datasets import BachelierBasket, make_problem
 from sklearn_gi.neural_network import GIMLPRegressor
 from sklearn_gi.neural_network._gi_mlp import (
     AUTO_ADAM_MIN_SAMPLES,
+    NOISE_CHECK_MAX_FEATURES,
     NOISE_CHECK_MIN_SAMPLES,
     ONE_CYCLE_KNOTS,
     RMS_WEIGHT_FLOOR,
@@ -86,6 +87,14 @@ def test_auto_picks_one_cycle_adam_for_noisy_data_from_the_noise_check_size():
     assert GIMLPRegressor(**kw).fit(X_exact, y_exact, G_exact).solver_ == "lbfgs"
     assert GIMLPRegressor(**kw).fit(X, y).solver_ == "lbfgs"
     assert GIMLPRegressor(solver="lbfgs", **kw).fit(X, y, G).solver_ == "lbfgs"
+    # more than NOISE_CHECK_MAX_FEATURES inputs: neighbours too far apart to tell
+    wide = BachelierBasket(NOISE_CHECK_MAX_FEATURES + 1, random_state=0)
+    X_wide, y_wide, G_wide = wide.simulate(NOISE_CHECK_MIN_SAMPLES, random_state=0)
+    assert GIMLPRegressor(**kw).fit(X_wide, y_wide, G_wide).solver_ == "lbfgs"
+    # a warm start keeps its solver (and activation) instead of failing on the switch
+    warm = GIMLPRegressor(warm_start=True, **kw).fit(X[:-1], y[:-1], G[:-1])
+    warm.fit(X, y, G)
+    assert (warm.solver_, warm.activation_) == ("lbfgs", "tanh")
 
 
 def test_rms_partial_weights_equal_explicit_inverse_mean_squares(basket_3d):

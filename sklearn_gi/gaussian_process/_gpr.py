@@ -614,10 +614,16 @@ class GIGaussianProcessRegressor(MultiOutputMixin, RegressorMixin, BaseEstimator
                 use_samples(refine_samples)
                 if self._refine(obj_func):
                     self.search_samples_ = refine_samples
+            walked = False
             if refine_samples is False and self._system.n_observations <= _SECOND_START_MAX_ROWS:
                 # before the bounds check: the walk may move the kernel to its bounds
-                self._warn_if_undetermined(-values[best])
+                walked = self._warn_if_undetermined(-values[best])
             with warnings.catch_warnings():
+                if self.kernel is None and walked:
+                    # the walk's amplitudes follow its length scales up to their bounds,
+                    # which the HyperparameterWarning already explains
+                    warnings.filterwarnings("ignore", message=".*constant_value is close to the "
+                                            "specified upper bound", category=ConvergenceWarning)
                 if self.kernel is None:
                     # a default length scale at its upper bound (1e3 standard deviations)
                     # marks an input the data do not depend on, and an amplitude at its
@@ -780,7 +786,8 @@ class GIGaussianProcessRegressor(MultiOutputMixin, RegressorMixin, BaseEstimator
         :data:`_UNDETERMINED_MAX_FACTOR` times the search's): among the kernels
         the data cannot tell apart, the smoothest. x sin x from 4 points: R^2
         -0.56 / 0.02 (values / derivatives) at the optimum, 0.96 / 0.97 at
-        5.2x longer scales, 2.84 nats below it.
+        5.2x longer scales, 2.84 nats below it. Returns True when it moved
+        ``kernel_``.
         """
         kernel = self.kernel_
         names = np.concatenate([[h.name] * h.n_elements for h in kernel.hyperparameters
@@ -822,7 +829,7 @@ class GIGaussianProcessRegressor(MultiOutputMixin, RegressorMixin, BaseEstimator
                     stacklevel=6,
                 )
                 return
-            action = ""
+            action, walked = "", False
             # values only: scikit-learn's optimum, unchanged; a search on a subset of
             # the samples does not decide for all of them
             if factor > 1 and self._system.n_gradients > 0 and self.search_samples_ is None:
@@ -837,6 +844,7 @@ class GIGaussianProcessRegressor(MultiOutputMixin, RegressorMixin, BaseEstimator
                         break
                     chosen, chosen_factor, value = longer, chosen_factor * np.sqrt(3.0), longer_value
                 self.kernel_.theta = chosen
+                walked = True
                 action = (f"; longer length scales were chosen, as long as the likelihood stays within "
                           f"{_UNDETERMINED_NATS:g} nats of it ({chosen_factor:.3g} times the "
                           f"search's, log marginal likelihood {value:.4g}): the smoothest fit the "
@@ -849,7 +857,8 @@ class GIGaussianProcessRegressor(MultiOutputMixin, RegressorMixin, BaseEstimator
                 HyperparameterWarning,
                 stacklevel=6,
             )
-            return
+            return walked
+        return False
 
     @staticmethod
     def _default_kernel(x_scale, amplitude=1.0, multiple=1.0):
