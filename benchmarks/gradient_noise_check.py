@@ -43,12 +43,10 @@ def _bump(d, n, seed):
 
 
 def _monte_carlo(d, n, seed):
-    from sklearn_gi.datasets import BachelierBasket, BlackScholesCall
+    from .differential_ml import problem_data
 
-    if d == 1:
-        X, y, dYdX = BlackScholesCall().simulate(n, random_state=seed)
-        return X, y, dYdX.reshape(n, -1)
-    return BachelierBasket(d, random_state=seed).simulate(n, random_state=seed)
+    X, y, dYdX = problem_data(0 if d == 1 else d, n, seed)[:3]  # 0: the Black-Scholes call
+    return X, y, dYdX.reshape(n, -1)
 
 
 def run(sizes=(512, 1024), exact_seeds=3, noisy_seeds=5, problems=None):

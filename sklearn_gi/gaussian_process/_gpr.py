@@ -619,12 +619,12 @@ class GIGaussianProcessRegressor(MultiOutputMixin, RegressorMixin, BaseEstimator
                 # before the bounds check: the walk may move the kernel to its bounds
                 walked = self._warn_if_undetermined(-values[best])
             with warnings.catch_warnings():
-                if self.kernel is None and walked:
-                    # the walk's amplitudes follow its length scales up to their bounds,
-                    # which the HyperparameterWarning already explains
-                    warnings.filterwarnings("ignore", message=".*constant_value is close to the "
-                                            "specified upper bound", category=ConvergenceWarning)
                 if self.kernel is None:
+                    if walked:
+                        # the walk's amplitudes follow its length scales up to their bounds,
+                        # which the HyperparameterWarning already explains
+                        warnings.filterwarnings("ignore", message=".*constant_value is close to the "
+                                                "specified upper bound", category=ConvergenceWarning)
                     # a default length scale at its upper bound (1e3 standard deviations)
                     # marks an input the data do not depend on, and an amplitude at its
                     # lower bound a function that needs one of the two scales only:

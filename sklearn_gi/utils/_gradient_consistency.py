@@ -79,7 +79,7 @@ def _inconsistency(X, Y, G):
     """:func:`gradient_inconsistency` on validated arrays: X (n, p), Y (n, k), G (n, k, p)."""
     from sklearn.neighbors import NearestNeighbors
 
-    ratios = []
+    ratios, neighbours = [], {}
     scale = X.std(axis=0)
     scale[scale == 0] = 1.0
     for k in range(Y.shape[1]):  # per output: a large exact output must not hide a noisy one
@@ -87,8 +87,11 @@ def _inconsistency(X, Y, G):
         if usable.sum() < 2:
             continue
         x, v, g = X[usable], Y[usable, k], G[usable, k]
-        _, pairs = NearestNeighbors(n_neighbors=2).fit(x / scale).kneighbors(x / scale)
-        j = pairs[:, 1]  # a sample's nearest other sample
+        key = usable.tobytes()  # outputs with the same usable rows share one search
+        if key not in neighbours:  # each sample's nearest other sample
+            search = NearestNeighbors(n_neighbors=1).fit(x / scale)
+            neighbours[key] = search.kneighbors(return_distance=False)[:, 0]
+        j = neighbours[key]
         difference = v[j] - v
         predicted = 0.5 * np.einsum("ij,ij->i", g + g[j], x[j] - x)
         total = float(np.sum(difference**2))
