@@ -275,9 +275,13 @@ def test_huber_gradient_loss_resists_an_outlying_gradient():
     kw = dict(hidden_layer_sizes=(16, 16), random_state=0)
     errors = {}
     for loss in ("squared", "huber"):
-        model = GIMLPRegressor(gradient_loss=loss, epsilon=0.1, **kw).fit(X, y, G_bad)
-        errors[loss] = _rmse(model.predict(x_test[:, None]), np.sin(3 * x_test))
-    # measured 0.30 against 0.88 (seed 1: 0.044 against 0.59)
+        # one seed's ratio moves with the CPU's arithmetic (0.35 on one machine,
+        # 0.52 on another): the median over seeds does not
+        errors[loss] = np.median([
+            _rmse(GIMLPRegressor((16, 16), gradient_loss=loss, epsilon=0.1, random_state=seed)
+                  .fit(X, y, G_bad).predict(x_test[:, None]), np.sin(3 * x_test))
+            for seed in range(5)])
+    # measured medians over seeds 0-4: 0.29 against 0.83
     assert errors["huber"] < 0.5 * errors["squared"], errors
     # on clean data whose residuals end below epsilon, huber is the squared fit
     clean = [GIMLPRegressor(gradient_loss=loss, epsilon=1e6, **kw).fit(X, y, G).predict(X)
