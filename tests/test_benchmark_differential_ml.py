@@ -49,6 +49,7 @@ def test_settings_benchmark_compares_the_defaults_with_the_best_setting():
     assert table[0]["value_vs_best"] == 1.0
     assert table[1]["value_vs_best"] > 1.5
     assert min(r["delta_vs_best"] for r in table) == 1.0
+    assert table[0]["alpha_"] == "0"  # two inputs: alpha="auto" runs no probe and no penalty
 
 
 def test_solver_choice_rows_fit_both_solvers_on_both_kinds_of_data():
@@ -77,6 +78,8 @@ def test_weight_decay_benchmark_fits_both_on_the_same_exact_data():
     assert row["defaults_nrmse"] < 0.01 and row["penalty_nrmse"] > 0.5  # measured 0.003, 1.02
     (entry,) = mlp_weight_decay.summarize(rows)
     assert entry["ratio"] == row["penalty_nrmse"] / row["defaults_nrmse"] and entry["d"] == 1
+    # one input, L-BFGS: alpha="auto" neither probed nor penalised
+    assert entry["defaults_alpha_"] == "0" and entry["max_noise_probe_score"] == "no probe"
 
 
 def test_noise_check_benchmark_separates_exact_from_monte_carlo_rows():
@@ -92,3 +95,17 @@ def test_noise_check_benchmark_separates_exact_from_monte_carlo_rows():
     assert all(r["ratio"] > 0.15 for r in noisy)  # the threshold of solver="auto"; measured >= 0.2
     # with more inputs the same exact function looks noisier: neighbours are farther apart
     assert bumps[0]["ratio"] < bumps[1]["ratio"] < bumps[2]["ratio"]
+
+
+def test_noise_probe_benchmark_reports_the_score_and_the_penalty_per_family():
+    from benchmarks import noise_probe
+
+    runs = noise_probe.run([2048], [0], exact=["wing_weight"], baskets=[7], hidden_layer_sizes=(8,),
+                           max_iter=5)
+    table = noise_probe.summarize(runs)
+    assert [(r["data"], r["kind"], r["d"]) for r in table] == [
+        ("wing_weight", "exact (max)", 10), ("Bachelier 7 assets", "Monte Carlo (min)", 7)]
+    exact, basket = table
+    # the payoffs' noise is far above the threshold, and the fit restarted with the penalty
+    assert basket["score"] > 0.02 and basket["penalised"] == "1/1"
+    assert exact["penalised"] == ("1/1" if exact["score"] > 0.02 else "0/1")

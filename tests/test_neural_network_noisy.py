@@ -13,10 +13,14 @@ from sklearn_gi.neural_network._gi_mlp import (
     AUTO_ADAM_MIN_SAMPLES,
     NOISE_CHECK_MAX_FEATURES,
     NOISE_CHECK_MIN_SAMPLES,
+    NOISY_DATA_ALPHA,
+    NOISY_PENALTY_MIN_FEATURES,
+    NOISY_UNEXPLAINED,
     ONE_CYCLE_KNOTS,
     RMS_WEIGHT_FLOOR,
 )
-from sklearn_gi.neural_network._sobolev_net import OneCycleSchedule
+from sklearn_gi.neural_network._modules import MLPModule
+from sklearn_gi.neural_network._sobolev_net import OneCycleSchedule, SobolevData, unexplained_value_variance
 
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 
@@ -215,3 +219,75 @@ def test_one_cycle_peak_rate_shrinks_with_the_square_root_of_the_inputs(basket_3
     # an explicit rate is kept
     explicit = GIMLPRegressor((4,), max_iter=1, learning_rate_init=0.05, random_state=0).fit(X, y, G)
     assert explicit.net_.lr == 0.05
+
+
+@pytest.fixture(scope="module")
+def basket_many_inputs():
+    basket = BachelierBasket(NOISY_PENALTY_MIN_FEATURES, random_state=0)
+    return basket.simulate(AUTO_ADAM_MIN_SAMPLES, random_state=0)
+
+
+def test_auto_alpha_restarts_noisy_data_with_many_inputs_with_the_penalty(basket_many_inputs, tmp_path):
+    X, y, G = basket_many_inputs
+    kw = dict(hidden_layer_sizes=(16, 16), max_iter=10, random_state=0)
+    auto = GIMLPRegressor(**kw).fit(X, y, G)
+    # the probe ran at 40% of the epochs, found the payoffs' noise, and the fit started again
+    assert auto.alpha_ == NOISY_DATA_ALPHA and auto.net_.alpha == NOISY_DATA_ALPHA
+    assert auto.noise_probe_score_ > NOISY_UNEXPLAINED
+    assert auto.n_iter_ == 10 and "noise_probe" not in dict(auto.net_.callbacks_)
+    # ... from the same initial weights: the fit is GIMLPRegressor(alpha=0.1)'s, bit for bit
+    named = GIMLPRegressor(alpha=NOISY_DATA_ALPHA, **kw).fit(X, y, G)
+    np.testing.assert_array_equal(auto.predict(X), named.predict(X))
+    assert named.noise_probe_score_ is None
+    # an explicit alpha is kept, without a probe
+    plain = GIMLPRegressor(alpha=0.0, **kw).fit(X, y, G)
+    assert plain.alpha_ == 0.0 and plain.noise_probe_score_ is None
+    assert not np.allclose(plain.predict(X), auto.predict(X))
+    # fewer inputs, L-BFGS, or no gradients: no probe and no penalty
+    few = GIMLPRegressor(**kw).fit(X[:, :-1], y, G[:, :-1])
+    assert few.alpha_ == 0.0 and few.noise_probe_score_ is None
+    small = GIMLPRegressor(solver="lbfgs", **kw).fit(X[:100], y[:100], G[:100])
+    assert small.alpha_ == 0.0 and small.noise_probe_score_ is None
+    values_only = GIMLPRegressor(**kw).fit(X, y)
+    assert values_only.alpha_ == 0.0 and values_only.noise_probe_score_ is None
+    # a warm start continues with the penalty, without probing again
+    auto.set_params(warm_start=True, max_iter=2).fit(X, y, G)
+    assert auto.alpha_ == NOISY_DATA_ALPHA and auto.noise_probe_score_ is None
+    assert auto.net_.alpha == NOISY_DATA_ALPHA
+    # the penalty survives a save and load
+    from sklearn_gi.io import load, save
+
+    save(named, tmp_path / "model.sgi")
+    loaded = load(tmp_path / "model.sgi")
+    assert loaded.alpha_ == NOISY_DATA_ALPHA and loaded.net_.alpha == NOISY_DATA_ALPHA
+
+
+def test_auto_alpha_probe_leaves_exact_data_with_many_inputs_alone():
+    # wing weight (10 inputs), exact: at 40% of the epochs the values are fitted far below
+    # the threshold (measured 0.0005-0.0013 at 2,048 and 4,096 samples), and the probe,
+    # which only reads the network, leaves the fit bit for bit that of alpha=0
+    X, y, G = make_problem("wing_weight", AUTO_ADAM_MIN_SAMPLES, random_state=0)
+    auto = GIMLPRegressor(random_state=0).fit(X, y, G)
+    assert auto.alpha_ == 0.0 and auto.noise_probe_score_ < NOISY_UNEXPLAINED / 4
+    assert auto.net_.history[39, "train_value_unexplained"] == auto.noise_probe_score_  # epoch 40
+    plain = GIMLPRegressor(alpha=0.0, random_state=0).fit(X, y, G)
+    np.testing.assert_array_equal(auto.predict(X[:200]), plain.predict(X[:200]))
+
+
+def test_unexplained_value_variance_is_the_weighted_share_per_output_averaged():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(50, 3))
+    y = np.column_stack([X @ [1.0, -2.0, 0.5] + rng.normal(size=50), np.full(50, 3.0)])
+    weights = rng.uniform(0.5, 2.0, size=50)
+    torch.manual_seed(0)
+    module = MLPModule(3, (5,), 2, "tanh").double()
+    data = SobolevData(*(torch.as_tensor(a) for a in (X, y)), weights=torch.as_tensor(weights))
+    with torch.no_grad():
+        residual = module(torch.as_tensor(X)).numpy() - y
+    w = weights / weights.sum()
+    first = np.sum(w * residual[:, 0] ** 2) / np.sum(w * (y[:, 0] - np.sum(w * y[:, 0])) ** 2)
+    # a constant output has nothing to explain: it counts as 0
+    assert unexplained_value_variance(module, data, chunk_rows=7) == pytest.approx(first / 2, rel=1e-12)
+    data.weights = None
+    plain = np.mean(residual[:, 0] ** 2) / np.var(y[:, 0])
+    assert unexplained_value_variance(module, data) == pytest.approx(plain / 2, rel=1e-12)

@@ -176,6 +176,66 @@ class DivergenceGuard(Callback):
         )
 
 
+class NoisyDataDetected(Exception):
+    """Raised by :class:`NoiseProbe` to end a fit whose data look noisy."""
+
+    def __init__(self, unexplained):
+        super().__init__(f"the training values leave {unexplained:.3g} of their variance unexplained")
+        self.unexplained = unexplained
+
+
+def unexplained_value_variance(module, data, chunk_rows=65536):
+    """Share of the values' variance the module leaves unexplained on ``data``, mean over outputs.
+
+    Weighted by ``data.weights`` when set; a constant output counts as 0.
+    """
+    with torch.no_grad():
+        residual = torch.cat([module(data.X[start : start + chunk_rows]) - data.y[start : start + chunk_rows]
+                              for start in range(0, len(data), chunk_rows)])
+        weights = data.weights
+        if weights is None:
+            weights = torch.ones(len(data), dtype=residual.dtype, device=residual.device)
+        weights = (weights / weights.sum())[:, None]
+        mean = (weights * data.y).sum(dim=0)
+        variance = (weights * (data.y - mean) ** 2).sum(dim=0)
+        # a constant output's variance is rounding error of its mean square
+        varies = variance > 100 * torch.finfo(variance.dtype).eps * (weights * data.y**2).sum(dim=0)
+        error = (weights * residual**2).sum(dim=0)
+        share = torch.where(varies, error / torch.where(varies, variance, 1.0), 0.0)
+    return float(share.mean())
+
+
+class NoiseProbe(Callback):
+    """Stop the fit with :class:`NoisyDataDetected` when, at the end of epoch ``epoch``,
+    the network leaves more than ``threshold`` of the training values' variance unexplained.
+
+    Exact data are fitted far below the threshold by then; labels with their
+    own noise (Monte Carlo payoffs) cannot be. The share is recorded in the
+    history as ``train_value_unexplained`` and kept as ``unexplained_``.
+
+    Parameters
+    ----------
+    epoch : int
+    threshold : float
+    """
+
+    def __init__(self, epoch, threshold):
+        self.epoch = epoch
+        self.threshold = threshold
+
+    def initialize(self):
+        self.unexplained_ = None
+        return self
+
+    def on_epoch_end(self, net, dataset_train=None, **kwargs):
+        if len(net.history) != self.epoch or dataset_train is None:
+            return
+        self.unexplained_ = unexplained_value_variance(net.module_, dataset_train)
+        net.history.record("train_value_unexplained", self.unexplained_)
+        if self.unexplained_ > self.threshold:
+            raise NoisyDataDetected(self.unexplained_)
+
+
 class OneCycleSchedule(Callback):
     """Set Adam's learning rate at the start of each epoch on a one-cycle schedule.
 
