@@ -286,8 +286,59 @@ def test_unexplained_value_variance_is_the_weighted_share_per_output_averaged():
         residual = module(torch.as_tensor(X)).numpy() - y
     w = weights / weights.sum()
     first = np.sum(w * residual[:, 0] ** 2) / np.sum(w * (y[:, 0] - np.sum(w * y[:, 0])) ** 2)
-    # a constant output has nothing to explain: it counts as 0
-    assert unexplained_value_variance(module, data, chunk_rows=7) == pytest.approx(first / 2, rel=1e-12)
+    # a constant output has nothing to explain: the mean is over the outputs that vary
+    assert unexplained_value_variance(module, data, chunk_rows=7) == pytest.approx(first, rel=1e-12)
     data.weights = None
     plain = np.mean(residual[:, 0] ** 2) / np.var(y[:, 0])
-    assert unexplained_value_variance(module, data) == pytest.approx(plain / 2, rel=1e-12)
+    assert unexplained_value_variance(module, data) == pytest.approx(plain, rel=1e-12)
+    constant = SobolevData(torch.as_tensor(X), torch.full((50, 2), 3.0, dtype=torch.float64))
+    assert unexplained_value_variance(module, constant) == 0.0
+
+
+def test_auto_alpha_probe_finds_noise_at_the_default_budget_and_counts_raw_inputs(basket_many_inputs):
+    X, y, G = basket_many_inputs
+    auto = GIMLPRegressor(random_state=0).fit(X, y, G)  # 64-64, 100 epochs: the probe at epoch 40
+    assert auto.alpha_ == NOISY_DATA_ALPHA and auto.noise_probe_score_ > 2 * NOISY_UNEXPLAINED
+    # constant extra outputs do not dilute the score
+    Y3 = np.column_stack([y, np.full(len(y), 2.0), np.full(len(y), -1.0)])
+    G3 = np.concatenate([G[:, None, :], np.zeros((len(y), 2, G.shape[1]))], axis=1)
+    kw = dict(hidden_layer_sizes=(16, 16), max_iter=10, random_state=0)
+    single = GIMLPRegressor(**kw).fit(X, y, G).noise_probe_score_
+    multi = GIMLPRegressor(**kw).fit(X, Y3, G3)
+    assert multi.alpha_ == NOISY_DATA_ALPHA and multi.noise_probe_score_ > single / 2
+    # all partials unknown: a value fit, no probe
+    nan = GIMLPRegressor(**kw).fit(X, y, np.full_like(G, np.nan))
+    assert nan.alpha_ == 0.0 and nan.noise_probe_score_ is None
+    # the inputs are dYdX's columns: 2 assets through 9 polynomial features are not probed
+    from sklearn.preprocessing import PolynomialFeatures
+
+    from sklearn_gi.pipeline import make_gi_pipeline
+
+    X2, y2, G2 = BachelierBasket(2, random_state=0).simulate(AUTO_ADAM_MIN_SAMPLES, random_state=0)
+    pipe = make_gi_pipeline(PolynomialFeatures(3, include_bias=False), GIMLPRegressor(**kw))
+    net = pipe.fit(X2, y2, dYdX=G2)[-1]
+    assert net.n_features_in_ == 9 >= NOISY_PENALTY_MIN_FEATURES
+    assert net.alpha_ == 0.0 and net.noise_probe_score_ is None
+
+
+def test_auto_alpha_probes_after_the_fit_when_early_stopping_ends_it_sooner(basket_many_inputs):
+    X, y, G = basket_many_inputs
+    kw = dict(hidden_layer_sizes=(16, 16), max_iter=20, early_stopping=True, n_iter_no_change=1,
+              learning_rate_init=0.3, random_state=0)
+    plain = GIMLPRegressor(alpha=0.0, **kw).fit(X, y, G)
+    assert plain.n_iter_ < 8  # stopped before the probe's epoch (40% of 20)
+    auto = GIMLPRegressor(**kw).fit(X, y, G)
+    assert auto.alpha_ == NOISY_DATA_ALPHA and auto.noise_probe_score_ > NOISY_UNEXPLAINED
+    named = GIMLPRegressor(alpha=NOISY_DATA_ALPHA, **kw).fit(X, y, G)
+    np.testing.assert_array_equal(auto.predict(X[:100]), named.predict(X[:100]))
+
+
+def test_models_saved_before_alpha_auto_load_with_their_penalty(basket_many_inputs, tmp_path):
+    from sklearn_gi.io import load, save
+
+    X, y, G = basket_many_inputs
+    old = GIMLPRegressor((8,), alpha=0.0, max_iter=3, random_state=0).fit(X, y, G)
+    del old.alpha_, old.noise_probe_score_  # what a file of an earlier version holds
+    save(old, tmp_path / "old.sgi")
+    loaded = load(tmp_path / "old.sgi")
+    assert loaded.alpha_ == 0.0 and loaded.noise_probe_score_ is None and loaded.net_.alpha == 0.0

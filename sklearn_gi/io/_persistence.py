@@ -889,6 +889,9 @@ def _load_mlp(reader, obj, extra):
     from ..neural_network._modules import MLPModule
 
     device = obj.device_ = _load_device(reader, getattr(obj, "device_", None))
+    if not hasattr(obj, "alpha_"):  # files from before alpha="auto": the penalty was alpha itself
+        obj.alpha_ = 0.0 if isinstance(obj.alpha, str) else float(obj.alpha)
+        obj.noise_probe_score_ = None
     state = _field(extra, "module_state")
     tensors = {key: torch.from_numpy(reader.array(_field(ref, "ref", str)))
                for key, ref in state.items()}

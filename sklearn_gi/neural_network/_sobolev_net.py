@@ -185,9 +185,10 @@ class NoisyDataDetected(Exception):
 
 
 def unexplained_value_variance(module, data, chunk_rows=65536):
-    """Share of the values' variance the module leaves unexplained on ``data``, mean over outputs.
+    """Share of the values' variance the module leaves unexplained on ``data``.
 
-    Weighted by ``data.weights`` when set; a constant output counts as 0.
+    The mean over the outputs that vary (0 when none does), weighted by
+    ``data.weights`` when set.
     """
     with torch.no_grad():
         residual = torch.cat([module(data.X[start : start + chunk_rows]) - data.y[start : start + chunk_rows]
@@ -200,18 +201,20 @@ def unexplained_value_variance(module, data, chunk_rows=65536):
         variance = (weights * (data.y - mean) ** 2).sum(dim=0)
         # a constant output's variance is rounding error of its mean square
         varies = variance > 100 * torch.finfo(variance.dtype).eps * (weights * data.y**2).sum(dim=0)
+        if not bool(varies.any()):
+            return 0.0
         error = (weights * residual**2).sum(dim=0)
-        share = torch.where(varies, error / torch.where(varies, variance, 1.0), 0.0)
-    return float(share.mean())
+        return float((error[varies] / variance[varies]).mean())
 
 
 class NoiseProbe(Callback):
-    """Stop the fit with :class:`NoisyDataDetected` when, at the end of epoch ``epoch``,
-    the network leaves more than ``threshold`` of the training values' variance unexplained.
+    """Raise :class:`NoisyDataDetected` when, at the end of epoch ``epoch``, the
+    network leaves more than ``threshold`` of the training values' variance unexplained.
 
-    Exact data are fitted far below the threshold by then; labels with their
-    own noise (Monte Carlo payoffs) cannot be. The share is recorded in the
-    history as ``train_value_unexplained`` and kept as ``unexplained_``.
+    Smooth exact data are fitted far below the threshold by then; labels
+    with their own noise (Monte Carlo payoffs) cannot be. The share is
+    recorded in the history as ``train_value_unexplained`` and kept as
+    ``unexplained_`` (None until the probe's epoch).
 
     Parameters
     ----------
