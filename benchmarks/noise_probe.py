@@ -46,10 +46,10 @@ def slow_function(name, X):
     return y, dYdX
 
 
-def _slow_exact(name, n, seed):
+def _slow_exact(name, n, random_state=None):
     """Styblinski-Tang on [-5, 5]^10 or Ackley on [-2, 2]^10: exact values and gradients."""
     bound = 5.0 if name.startswith("styblinski_tang") else 2.0
-    X = np.random.default_rng(seed).uniform(-bound, bound, (n, 10))
+    X = np.random.default_rng(random_state).uniform(-bound, bound, (n, 10))
     return (X, *slow_function(name, X))
 
 
@@ -63,9 +63,8 @@ def _data(kind, name, n, seed):
         X, y, dYdX, X_test, price, _ = problem_data(name, n, seed)
         return (X, y, dYdX), (X_test, price, 1.0)
     make = _slow_exact if name.endswith("_10d") else make_problem
-    X, y, dYdX = make(name, n, random_state=seed) if make is make_problem else make(name, n, seed)
-    X_test, y_test, _ = (make(name, 2000, random_state=1000 + seed) if make is make_problem
-                         else make(name, 2000, 1000 + seed))
+    X, y, dYdX = make(name, n, random_state=seed)
+    X_test, y_test, _ = make(name, 2000, random_state=1000 + seed)
     return (X, y, dYdX), (X_test, y_test, np.std(y_test))
 
 

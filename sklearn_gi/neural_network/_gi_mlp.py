@@ -649,22 +649,23 @@ class GIMLPRegressor(MultiOutputMixin, RegressorMixin, BaseEstimator):
         # the probe's count is of the raw inputs (dYdX's columns), not of derived features
         n_inputs = G.shape[-1] if G is not None else p
         alpha, noise_probe_epoch = self._resolve_alpha(solver, n_inputs, data.gradients is not None, warm)
-        self.noise_probe_score_ = None
+        score = None
         try:
             train(alpha, noise_probe_epoch)
+        except NoisyDataDetected as noisy:  # the probe stopped the fit at its epoch
+            score = noisy.unexplained
+        else:
             if noise_probe_epoch is not None:
                 score = dict(self.net_.callbacks_)["noise_probe"].unexplained_
                 if score is None:  # early stopping ended the fit before the probe's epoch
                     rows = data if train_split is None else train_split(data)[0]
                     score = unexplained_value_variance(self.net_.module_, rows)
-                self.noise_probe_score_ = score
-                if score > NOISY_UNEXPLAINED:
-                    raise NoisyDataDetected(score)
-        except NoisyDataDetected as noisy:
+        self.noise_probe_score_ = score
+        if score is not None and score > NOISY_UNEXPLAINED:
             # noisy labels with many inputs: start again, from the same weights, with the penalty
-            self.noise_probe_score_ = noisy.unexplained
             if self.verbose:
-                print(f"GIMLPRegressor: {noisy}; starting again with alpha={NOISY_DATA_ALPHA:g}.")
+                print(f"GIMLPRegressor: the training values leave {score:.3g} of their variance "
+                      f"unexplained; starting again with alpha={NOISY_DATA_ALPHA:g}.")
             train(NOISY_DATA_ALPHA, None)
         self._record_training()
         # The best weights were restored; a copy left in the callback would
@@ -883,7 +884,7 @@ class GIMLPRegressor(MultiOutputMixin, RegressorMixin, BaseEstimator):
         return SobolevNet(
             module,
             gradient_weight=self.gradient_weight if uses_gradients else 0.0,
-            alpha=getattr(self, "alpha_", 0.0 if self.alpha == "auto" else self.alpha),
+            alpha=self.alpha_,  # set by the fit, or by the loader for saved models
             gradient_projections=self.gradient_projections,
             gradient_epsilon=self.epsilon if self.gradient_loss == "huber" else None,
             loss_trend_window=patience,
